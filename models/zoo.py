@@ -63,8 +63,10 @@ class Family:
     (on the residual branch) or ``'post'`` (after the block: layer attention);
     ``share`` builds one module per stage (DIA); ``setup(net, **kwargs)`` adds
     stage-level parts after attaching; ``defaults`` are per-backbone-kind default
-    kwargs (e.g. ``{"imagenet": {"bias": True}}``); ``backbones`` restricts which named
-    backbones get a registered variant (None: all).
+    kwargs of the attention module (e.g. ``{"imagenet": {"bias": True}}``);
+    ``backbone_defaults`` per-kind default kwargs of the backbone that the family's
+    released code changes (DIANet's WRN adds a BN to every residual branch);
+    ``backbones`` restricts which named backbones get a registered variant (None: all).
     """
 
     name: str
@@ -73,17 +75,24 @@ class Family:
     share: bool = False
     setup: Callable[..., None] | None = None
     defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+    backbone_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
     backbones: tuple[str, ...] | None = None
     description: str = ""
 
 
 FAMILIES: dict[str, Family] = {}
+_MODELS_REGISTERED = False  # True once the backbones and the first families are registered
 
 
 def register_family(family: Family) -> Family:
+    """Add an attention family; its ``<family>_<backbone>`` models are registered with the
+    others, or at once when the zoo has already registered its models (a family module
+    imported before the zoo)."""
     if family.name in FAMILIES:
         raise ValueError(f"attention family {family.name!r} is already registered")
     FAMILIES[family.name] = family
+    if _MODELS_REGISTERED:
+        _register_family_models(family)
     return family
 
 
@@ -121,14 +130,17 @@ def build(
     builders = _backbone_builders()
     if kind not in builders:
         raise ConfigError(f"unknown backbone kind {kind!r}; use one of {', '.join(sorted(builders))}")
+    fam = None
+    if family is not None:
+        fam = FAMILIES.get(family)
+        if fam is None:
+            raise ConfigError(f"unknown attention family {family!r}; use one of {', '.join(sorted(FAMILIES))}")
+        backbone_kwargs = {**fam.backbone_defaults.get(kind, {}), **backbone_kwargs}
     net = builders[kind](**backbone_kwargs)
-    if family is None:
+    if fam is None:
         if attn_kwargs:
             raise ConfigError("attn_kwargs given for a plain backbone: choose a model with attention")
         return net
-    fam = FAMILIES.get(family)
-    if fam is None:
-        raise ConfigError(f"unknown attention family {family!r}; use one of {', '.join(sorted(FAMILIES))}")
     kwargs = {**fam.defaults.get(kind, {}), **(attn_kwargs or {})}
     attach(
         net,
@@ -147,10 +159,10 @@ def build(
 
 # --------------------------------------------------------------------------- registration
 #: Modules that register families on import (one concept per module).
-FAMILY_MODULES: tuple[str, ...] = ("dia",)
+FAMILY_MODULES: tuple[str, ...] = ("dia", "mrla", "dla")
 
 #: Block attention modules attachable per block, and those DIA shares per stage (Table III).
-PER_BLOCK_SAMS = ("se", "eca", "cbam", "bam", "srm", "spa", "sge", "gc")
+PER_BLOCK_SAMS = ("se", "eca", "cbam", "bam", "srm", "spa", "sge", "gc", "sem", "spem")
 DIA_SHARED_SAMS = ("se", "eca", "cbam", "srm", "spa")
 
 
@@ -170,20 +182,58 @@ def _register_all() -> None:
         except ModuleNotFoundError as exc:
             if exc.name != f"{__package__}.{mod}":
                 raise
+    global _MODELS_REGISTERED
     kinds = set(_backbone_builders())
     for bname, spec in BACKBONES.items():
-        if spec["kind"] not in kinds:
-            continue
-        register_model(bname, builder=functools.partial(build, **spec))
-        for fam in FAMILIES.values():
-            if fam.backbones is None or bname in fam.backbones:
-                register_model(f"{fam.name}_{bname}", builder=functools.partial(build, family=fam.name, **spec))
+        if spec["kind"] in kinds:
+            register_model(bname, builder=functools.partial(build, **spec))
     for kind in sorted(kinds):
         generic = {"cifar": "cifar_resnet", "imagenet": "imagenet_resnet"}.get(kind, kind)
         register_model(generic, builder=functools.partial(build, kind))
+    for fam in FAMILIES.values():
+        _register_family_models(fam)
+    _MODELS_REGISTERED = True
+
+
+#: Named backbones registered with only some families: those the papers use on them.
+#: Every other combination is built through the generic names, e.g.
+#: ``create_model('cifar_resnet', depth=407, family='mrla_b')``.
+LIMITED_BACKBONES: dict[str, tuple[str, ...]] = {
+    **{f"resnet{d}": ("se", "dia", "dia_light") for d in (245, 326, 407)},  # DIA Tables XIII, XVI
+    **{name: PER_BLOCK_SAMS for name, spec in BACKBONES.items() if spec.get("block") == "basic"},  # no table
+}
+
+
+def _register_family_models(fam: Family) -> None:
+    kinds = set(_backbone_builders())
+    for bname, spec in BACKBONES.items():
+        if spec["kind"] not in kinds or fam.name not in LIMITED_BACKBONES.get(bname, (fam.name,)):
+            continue
+        if fam.backbones is None or bname in fam.backbones:
+            register_model(f"{fam.name}_{bname}", builder=functools.partial(build, family=fam.name, **spec))
 
 
 #: Per-backbone-kind defaults of the block attention modules (see each module's docstring).
-_SAM_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {}
+_SAM_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    # ImageNet rows (ELA/DLA Table 2) are copied from the SENet and CBAM papers, whose
+    # modules keep the MLP biases; the CIFAR tables need them off (ELA/DLA Table 1).
+    "se": {"imagenet": {"bias": True}, "wrn": {"reduction": 4}, "resnext": {"reduction": 4}},
+    "cbam": {"imagenet": {"bias": True}},
+    # WRN52-4 and ResNeXt101 8x32 appear only in DIA Table IV, whose SE (12.42M, 34.03M),
+    # SEM (12.44M, 34.09M) and ResNeXt SPA (52.95M) counts need C -> C/4 bottlenecks.
+    "sem": {"wrn": {"reduction": 4}, "resnext": {"reduction": 4}},
+    "spa": {"resnext": {"reduction": 4}},
+}
 
 _register_all()
+
+
+def model_spec(name: str) -> dict[str, Any]:
+    """The build arguments behind a registered name: ``{'kind': ..., 'family': ..., ...}``."""
+    from .registry import model_entry
+
+    entry = model_entry(name)
+    spec = dict(getattr(entry, "keywords", {}))
+    if getattr(entry, "args", ()):
+        spec.setdefault("kind", entry.args[0])
+    return spec
