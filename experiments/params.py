@@ -1,0 +1,128 @@
+"""Our parameter and FLOP counts beside the papers' published ones (`./reproduce.sh params`).
+
+The published numbers are transcribed, exactly as printed, in ``results/paper/params.csv``
+(one row per model row of each in-scope table, with our registry name and the kwargs
+that select the paper's variant). A row agrees when our count, rounded to the number of
+decimals the paper printed, equals the printed number. FLOPs are counted with
+``torch.utils.flop_counter`` on the meta device and reported as multiply-accumulates
+(the convention of ELA/DLA Table 2: ResNet-50 = 4.1B).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from models import ConfigError, count_parameters, create_model, list_models
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER_PARAMS = ROOT / "results" / "paper" / "params.csv"
+#: Every disagreement we found and could explain (or show to be the paper's own).
+KNOWN_DIFFERENCES = ROOT / "results" / "paper" / "params_differences.csv"
+
+#: Input resolution used to count FLOPs per dataset.
+RESOLUTION = {"cifar10": 32, "cifar100": 32, "imagenet": 224, "stl10": 96, "miniimagenet": 84,
+              "chestxray": 224, "fashionmnist": 28}
+
+PAPERS = ("ela", "dla", "dia")
+
+
+def load_paper_params(path: Path = PAPER_PARAMS) -> pd.DataFrame:
+    """The transcription, every field as text (so "0.40" keeps its printed rounding)."""
+    if not path.exists():
+        raise ConfigError(f"published parameter counts not found at {path}: the repository is incomplete")
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def load_known_differences(path: Path = KNOWN_DIFFERENCES) -> dict[tuple[str, str, str, str], str]:
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return {(r.paper, r.table, r.dataset, r.row): r.reason for r in df.itertuples()}
+
+
+def decimals(printed: str) -> int:
+    return len(printed.split(".")[1]) if "." in printed else 0
+
+
+def agrees(ours: float, printed: str) -> bool:
+    """True when ``ours`` rounded like ``printed`` gives ``printed`` (half a unit of the
+    last printed digit either side)."""
+    tol = 0.5 * 10 ** -decimals(printed)
+    return abs(ours - float(printed)) <= tol + 1e-9
+
+
+def _build(row: pd.Series) -> torch.nn.Module:
+    kwargs = json.loads(row["kwargs"]) if row["kwargs"] else {}
+    with torch.device("meta"):
+        return create_model(row["model"], num_classes=int(row["num_classes"]), **kwargs)
+
+
+def count_macs(model: torch.nn.Module, resolution: int, in_chans: int = 3) -> float:
+    """Forward multiply-accumulates for one image (FlopCounterMode counts 2 per MAC)."""
+    was_training = model.training
+    model.eval()
+    with torch.device("meta"):
+        x = torch.empty(1, in_chans, resolution, resolution)
+    with FlopCounterMode(display=False) as counter:
+        model(x)
+    model.train(was_training)
+    return counter.get_total_flops() / 2
+
+
+@dataclass
+class Check:
+    status: str
+    ours_params_m: float | None = None
+    ours_gmacs: float | None = None
+    reason: str = ""
+
+
+def check_row(row: pd.Series, flops: bool = True, known: dict | None = None) -> Check:
+    if not row["model"]:
+        return Check("NOT IMPLEMENTED", reason=row["note"] or "method not implemented in this repository")
+    if row["model"] not in list_models():
+        return Check("MISSING", reason=f"model {row['model']!r} is not registered")
+    model = _build(row)
+    params_m = count_parameters(model) / 1e6
+    macs = None
+    if flops and row["flops_g"]:
+        macs = count_macs(model, RESOLUTION.get(row["dataset"], 224)) / 1e9
+    bad = []
+    if row["params_m"] and not agrees(params_m, row["params_m"]):
+        bad.append("params")
+    if macs is not None and not agrees(macs, row["flops_g"]):
+        bad.append("FLOPs")
+    if bad:
+        reason = (known or {}).get((row["paper"], row["table"], row["dataset"], row["row"]), "")
+        return Check("MISMATCH", params_m, macs, f"{' and '.join(bad)}: {reason or 'UNEXPLAINED'}")
+    return Check("ok", params_m, macs, row["note"])
+
+
+def params_report(paper: str | None = None, table: str | None = None, flops: bool = True) -> pd.DataFrame:
+    """One line per published row: paper's counts, ours, and the verdict."""
+    df = load_paper_params()
+    if paper is not None:
+        if paper not in PAPERS:
+            raise ConfigError(f"unknown paper {paper!r}; use one of {', '.join(PAPERS)}")
+        df = df[df["paper"] == paper]
+    if table is not None:
+        df = df[df["table"] == table]
+        if df.empty:
+            raise ConfigError(f"no published parameter counts for table {table!r}; see results/paper/params.csv")
+    known = load_known_differences()
+    out = []
+    for _, row in df.iterrows():
+        c = check_row(row, flops, known)
+        out.append({
+            "paper": row["paper"], "table": row["table"], "dataset": row["dataset"], "row": row["row"],
+            "model": row["model"] or "-",
+            "paper_params_m": row["params_m"],
+            "ours_params_m": "" if c.ours_params_m is None else f"{c.ours_params_m:.4f}",
+            "paper_gflops": row["flops_g"],
+            "ours_gmacs": "" if c.ours_gmacs is None else f"{c.ours_gmacs:.3f}",
+            "status": c.status, "reason": c.reason,
+        })
+    return pd.DataFrame(out)
