@@ -1,0 +1,119 @@
+"""One run's configuration: a typed dataclass whose hash names the run's folder.
+
+Fields split in two: *identity* fields decide what is computed (model, data, recipe,
+seed, overrides) and enter the hash; *execution* fields decide only where and how fast
+(paths, device, workers, the GPU fast path switches) and do not, so a table relaunched
+on another machine finds its finished runs. Execution settings are still written into
+every record.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from models import ConfigError
+
+from .recipes import SMOKE, Recipe, get_recipe
+
+__all__ = ["RunConfig", "EXECUTION_FIELDS"]
+
+EXECUTION_FIELDS = frozenset({
+    "data_root", "download", "out_root", "device", "workers", "deterministic",
+    "fast", "amp", "channels_last", "compile", "progress",
+})
+
+SCALES = ("full", "smoke")
+
+
+@dataclass
+class RunConfig:
+    # ---- identity
+    model: str
+    dataset: str = "fashionmnist"
+    recipe: str = "cifar"
+    scale: str = "full"
+    seed: int = 0
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    weight_decay: float | None = None
+    drop_path: float | None = None
+    augment: bool = True
+    train_subset: int | None = None
+    test_subset: int | None = None
+    pruning: dict[str, Any] = field(default_factory=dict)  # ELA controller settings
+    # ---- execution
+    data_root: str = "data"
+    download: bool = False
+    out_root: str = "runs"
+    device: str = "auto"
+    workers: int = 2
+    deterministic: bool = False
+    fast: bool = True
+    amp: bool = True
+    channels_last: bool = True
+    compile: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.scale not in SCALES:
+            raise ConfigError(f"unknown scale {self.scale!r}; use one of {', '.join(SCALES)}")
+        get_recipe(self.recipe)  # one-line error for an unknown recipe
+        for name in ("epochs", "batch_size", "train_subset", "test_subset"):
+            v = getattr(self, name)
+            if v is not None and v <= 0:
+                raise ConfigError(f"{name} must be a positive integer, got {v}")
+        for name in ("lr", "weight_decay", "drop_path"):
+            v = getattr(self, name)
+            if v is not None and v < 0:
+                raise ConfigError(f"{name} must be >= 0, got {v}")
+        if self.drop_path is not None and self.drop_path >= 1:
+            raise ConfigError(f"drop_path must be in [0, 1), got {self.drop_path}")
+
+    # ---- identity and paths
+    def identity(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in EXECUTION_FIELDS}
+
+    def run_hash(self) -> str:
+        blob = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    @property
+    def run_name(self) -> str:
+        return f"{self.model}-{self.dataset}-{self.scale}-s{self.seed}-{self.run_hash()}"
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.out_root) / self.run_name
+
+    # ---- effective settings
+    def effective_recipe(self) -> Recipe:
+        """The recipe after the smoke scale and explicit overrides."""
+        r = get_recipe(self.recipe)
+        epochs = self.epochs or (SMOKE.epochs if self.scale == "smoke" else r.epochs)
+        if epochs != r.epochs:
+            r = r.scaled(epochs)
+        changes = {k: getattr(self, k) for k in ("batch_size", "lr", "weight_decay", "drop_path")
+                   if getattr(self, k) is not None}
+        return dataclasses.replace(r, **changes) if changes else r
+
+    def subsets(self) -> tuple[int | None, int | None]:
+        if self.scale == "smoke":
+            return (self.train_subset or SMOKE.train_subset, self.test_subset or SMOKE.test_subset)
+        return self.train_subset, self.test_subset
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ConfigError(f"unknown config field(s) {', '.join(sorted(unknown))}")
+        return cls(**d)

@@ -1,0 +1,86 @@
+"""Data-parallel set-up: torchrun, or a SLURM job with one task per GPU.
+
+torchrun exports RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR / MASTER_PORT. Inside a
+SLURM job started with one task per GPU (submitit's ``tasks_per_node = gpus``), the
+SLURM variables are turned into the same ones with submitit's
+``TorchDistributedEnvironment`` (it picks the master node from the job's node list).
+NCCL on GPUs, gloo on CPU. Only rank 0 writes records and checkpoints.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+__all__ = ["DistInfo", "init_distributed", "shutdown", "all_reduce_sum", "broadcast_object", "gather_object"]
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def _from_slurm() -> None:
+    """Export torch.distributed variables from a multi-task SLURM step (via submitit)."""
+    if "RANK" in os.environ or int(os.environ.get("SLURM_NTASKS", "1")) <= 1:
+        return
+    try:
+        from submitit.helpers import TorchDistributedEnvironment
+    except ImportError:  # pragma: no cover - submitit is a pinned requirement
+        return
+    TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+
+
+def init_distributed(device_kind: str) -> DistInfo:
+    """Join the process group if this process was started as one of several."""
+    _from_slurm()
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    backend = "nccl" if device_kind == "cuda" else "gloo"
+    if device_kind == "cuda":
+        torch.cuda.set_device(local)
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend)
+    return DistInfo(rank, world, local)
+
+
+def shutdown(info: DistInfo) -> None:
+    if info.enabled and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def all_reduce_sum(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    if info.enabled:
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t
+
+
+def broadcast_object(obj, info: DistInfo):
+    if not info.enabled:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def gather_object(obj, info: DistInfo) -> list:
+    """Every rank's ``obj``, in rank order (on every rank)."""
+    if not info.enabled:
+        return [obj]
+    out = [None] * info.world_size
+    dist.all_gather_object(out, obj)
+    return out
