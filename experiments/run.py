@@ -55,8 +55,13 @@ def build_model(cfg: RunConfig, num_classes: int, in_chans: int, drop_path: floa
     kwargs.setdefault("in_chans", in_chans)
     spec = model_spec(cfg.model)
     fam = FAMILIES.get(spec.get("family") or "")
-    if drop_path and fam is not None and "drop_path" in inspect.signature(fam.make).parameters:
+    params = inspect.signature(fam.make).parameters if fam is not None else {}
+    if drop_path and "drop_path" in params:
         kwargs["attn_kwargs"] = {"drop_path": drop_path, **kwargs.get("attn_kwargs", {})}
+    if cfg.pruning:
+        if "pruning" not in params:
+            raise ConfigError(f"pruning settings given but {cfg.model} has no pruning controller (use an ela_* model)")
+        kwargs["attn_kwargs"] = {**kwargs.get("attn_kwargs", {}), "pruning": dict(cfg.pruning)}
     if dropout and spec.get("kind") == "wrn":
         kwargs.setdefault("dropout", dropout)
     return create_model(cfg.model, **kwargs)
@@ -242,7 +247,8 @@ def _train(cfg: RunConfig, dist: DistInfo, run_dir: Path, record_path: Path, ckp
     train_model: nn.Module = model
     if dist.enabled:
         train_model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
+            model, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=getattr(model, "has_unused_parameters", False))
     if cfg.compile:
         train_model = torch.compile(train_model)
     amp = fast and cfg.amp

@@ -180,6 +180,14 @@ class ResNetBackbone(nn.Module):
         self.num_features = stages[-1].out_channels
         self.head_drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.fc = nn.Linear(self.num_features, num_classes)
+        #: training callbacks a family adds (ELA's pruning controller), see training_callbacks
+        self.callbacks: list = []
+        #: True when some parameters may get no gradient in a step (pruned ELA layers)
+        self.has_unused_parameters = False
+
+    def training_callbacks(self) -> list:
+        """Callbacks the training loop must call (``experiments.engine.Callback``)."""
+        return list(self.callbacks)
 
     def blocks(self):
         """All residual blocks, in order."""

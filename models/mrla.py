@@ -150,7 +150,11 @@ class MRLABase(LayerAttention):
         attn = self.weights(q, mem["keys"])
         if state.recording:
             state.record("layer_softmax", attn.squeeze(2))
+        self.observe(attn, state)
         return self.aggregate(attn, mem["values"])
+
+    def observe(self, attn: torch.Tensor, state: StageState) -> None:
+        """Hook on the softmax [B, g, 1, t] of every retrieval (ELA measures KL here)."""
 
     def forward(self, x: torch.Tensor, identity: torch.Tensor, state: StageState) -> torch.Tensor:
         return x + self.drop_path(torch.relu(self.bn(self.retrieve(x, state))))

@@ -159,7 +159,7 @@ def build(
 
 # --------------------------------------------------------------------------- registration
 #: Modules that register families on import (one concept per module).
-FAMILY_MODULES: tuple[str, ...] = ("dia", "mrla", "dla")
+FAMILY_MODULES: tuple[str, ...] = ("dia", "mrla", "dla", "ela")
 
 #: Block attention modules attachable per block, and those DIA shares per stage (Table III).
 PER_BLOCK_SAMS = ("se", "eca", "cbam", "bam", "srm", "spa", "sge", "gc", "sem", "spem")

@@ -38,7 +38,7 @@ def test_forward_backward(name):
 
 
 @pytest.mark.parametrize("kind,kwargs", [
-    ("cifar_resnet", dict(depth=29, block="basic", family="cbam")),
+    ("cifar_resnet", dict(depth=26, block="basic", family="cbam")),
     ("cifar_resnet", dict(depth=47, family="mrla_b")),
     ("cifar_resnet", dict(depth=29, family="dla_l")),
     ("imagenet_resnet", dict(depth=18, family="dia_srm")),

@@ -1,0 +1,278 @@
+"""ELA: Efficient Layer Attention — MRLA-B with redundant attention layers pruned during
+training by the KL divergence of adjacent layers and EBQM (ELA section 3.3, Algorithm 1).
+
+No public code of ELA exists; this is the first implementation. What it does:
+
+* **The network** is MRLA-B (ELA Eqs. 4-5; ``models.mrla.MRLABase``) with one switch per
+  attention layer: ``pruned``. ELA keeps the parameter count of MRLA-B (ELA Table 1:
+  ELA = MRLA-B's counts) and its ImageNet FLOPs (4.4B) lie between MRLA-L's and
+  MRLA-B's: pruned layers skip their computation while the backbone block stays
+  (section 3.2: "skipping these redundant attention layers while retaining the original
+  backbone layers").
+* **What a pruned layer still does** (``kv_when_pruned``), the one thing the paper leaves
+  open: ``'drop'`` (default) skips the whole MRLA layer, query, key, value and retrieval,
+  so later layers of the stage retrieve only from unpruned layers — the reading of
+  "skip attention layers" that saves the most time (the paper's ~30% claim);
+  ``'keep'`` skips only the retrieval: the layer still computes and stores its key and
+  value, so later layers keep retrieving its features.
+* **Measuring redundancy**: during the measurement windows (CIFAR epochs 1-3, 45-48,
+  91-93; ImageNet 1-3 and 51-53; detection 1 and 7; ``models.kl.WINDOWS``) every
+  unpruned layer computes D_KL(P || P') (Eq. 11, ``models.kl.layer_kl``) between the
+  softmax P of the previous unpruned layer of its stage and its own P', averaged over
+  batch and heads, and over the window's batches (``KLMeter``). The first layer of a
+  stage retrieves from itself only and has no KL: it is never pruned. With
+  ``kv_when_pruned='keep'`` the support can grow by more than one layer between two
+  unpruned layers; P is then padded with eps to P''s length (Eq. 11's rule per entry).
+* **Deciding**: when a window closes, the per-layer averages of the whole network go to
+  ``models.ebqm.select_pruned`` (Algorithm 1's input is "KL divergences from layer 1 to
+  layer l"; ``scope='stage'`` decides per stage instead) with the paper's preset (CIFAR
+  Beta(5,1), mu 0.3; ImageNet Beta(2,5), mu 0.25) or an alternative of Tables 4, 6, 7.
+  Layers pruned earlier keep their -1 (Algorithm 1 line 8) and stay pruned.
+* **Records and resume**: each decision (epoch, window, KL per layer, mapped values,
+  newly pruned, all pruned) is logged, kept in the controller's ``record()`` (written into
+  the run record) and in its ``state_dict`` (checkpoints); the pruned flags are part of
+  every layer's ``state_dict`` (extra state), so a resumed run continues with the same
+  pruned set and with the partial KL sums of an unfinished window.
+
+A run shorter than the paper's (the smoke scale) maps the windows proportionally
+(``models.kl.scaled``).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+
+from .backbone import ResidualBlock, ResNetBackbone, StageState
+from .ebqm import select_pruned
+from .kl import PAPER_EPOCHS, WINDOWS, KLMeter, layer_kl, pad_to, resolve_windows, scaled
+from .mrla import MRLABase, registered_backbones, use_deep_stem
+from .registry import ConfigError
+
+__all__ = ["ELALayer", "ELAPruning", "ela_layers", "prune", "KV_WHEN_PRUNED"]
+
+KV_WHEN_PRUNED = ("drop", "keep")
+_PREV = "ela_prev_attention"
+
+
+class ELALayer(MRLABase):
+    """An MRLA-B layer that can be pruned (skipped) and can measure its KL divergence."""
+
+    def __init__(self, channels: int, dim_per_head: int = 32, drop_path: float = 0.0,
+                 kv_when_pruned: str = "drop"):
+        super().__init__(channels, dim_per_head, drop_path)
+        if kv_when_pruned not in KV_WHEN_PRUNED:
+            raise ConfigError(f"kv_when_pruned={kv_when_pruned!r} is invalid; use one of {', '.join(KV_WHEN_PRUNED)}")
+        self.kv_when_pruned = kv_when_pruned
+        self.pruned = False
+        self.layer_name = ""
+        self.kl_sink = None  # set by ELAPruning while a window is open: sink(name, kl)
+
+    # the pruned flag travels with the weights (checkpoints, resume)
+    def get_extra_state(self) -> dict[str, Any]:
+        return {"pruned": self.pruned}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        self.pruned = bool(state["pruned"])
+
+    def forward(self, x: torch.Tensor, identity: torch.Tensor, state: StageState) -> torch.Tensor:
+        if not self.pruned:
+            return super().forward(x, identity, state)
+        if self.kv_when_pruned == "keep":
+            mem = self.stored(state)
+            _, k = self.query_key(x)
+            mem["keys"].append(k)
+            mem["values"].append(self.conv_v(x))
+        return x
+
+    def observe(self, attn: torch.Tensor, state: StageState) -> None:
+        """While a window is open: KL(P_prev || P_this) (Eq. 11) against the previous
+        unpruned layer of the stage, handed to the controller's sink."""
+        if self.kl_sink is None:
+            return
+        p_new = attn.squeeze(2).detach().float()
+        prev = state.memory.get(_PREV)
+        state.memory[_PREV] = p_new
+        if prev is not None:  # layer_kl pads one entry (Eq. 11); 'keep' may need more
+            self.kl_sink(self.layer_name, layer_kl(pad_to(prev, p_new.shape[-1] - 1), p_new))
+
+
+def ela_layers(model: nn.Module) -> dict[str, ELALayer]:
+    """The ELA layers of ``model`` by name ``s<stage>.b<block>`` (stage, block from 0)."""
+    out = {}
+    for s, stage in enumerate(getattr(model, "stages", [])):
+        for b, block in enumerate(stage.blocks):
+            if isinstance(block.post, ELALayer):
+                out[f"s{s}.b{b}"] = block.post
+    return out
+
+
+def prune(model: nn.Module, names) -> None:
+    """Mark the named layers pruned (e.g. to measure an ELA network after pruning)."""
+    layers = ela_layers(model)
+    unknown = sorted(set(names) - set(layers))
+    if unknown:
+        raise ConfigError(f"no ELA layer named {', '.join(unknown)}; layers are {', '.join(layers)}")
+    for n in names:
+        layers[n].pruned = True
+
+
+class ELAPruning:
+    """The pruning controller: a training callback (``experiments.engine.Callback``
+    interface: on_train_start, on_epoch_start, on_epoch_end, state_dict,
+    load_state_dict, record).
+
+    Settings (``pruning`` in the run config / ``attn_kwargs``): ``preset`` 'cifar' |
+    'imagenet' | 'detection' (windows and EBQM parameters), ``windows`` (explicit,
+    epochs from 1), ``method`` 'ebqm' | 'threshold' | 'fixed' (Table 4), ``tau`` and
+    ``k`` for the last two, EBQM options ``alpha``, ``beta``, ``mu``, ``gamma`` and
+    ``mapping`` ('beta', 'normal', 'gamma', 'softmax', 'sigmoid' of Table 6; 'bqm',
+    'gqm', 'eqm' of Table 7), ``scope`` 'network' | 'stage'. The preset's windows are
+    mapped onto a run shorter than the paper's; explicit ``windows`` are used as given.
+    """
+
+    name = "ela_pruning"
+    _EBQM_KEYS = ("alpha", "beta", "mu", "gamma", "mapping", "mapping_params", "quantile_method", "on_degenerate")
+
+    def __init__(self, preset: str = "cifar", windows=None, method: str = "ebqm", scope: str = "network",
+                 tau: float | None = None, k: int | None = None, **ebqm_options):
+        if preset not in WINDOWS:
+            raise ConfigError(f"unknown ELA preset {preset!r}; use one of {', '.join(WINDOWS)}")
+        if scope not in ("network", "stage"):
+            raise ConfigError(f"ELA scope={scope!r} is invalid; use 'network' or 'stage'")
+        unknown = set(ebqm_options) - set(self._EBQM_KEYS)
+        if unknown:
+            raise ConfigError(f"unknown ELA pruning option(s) {', '.join(sorted(unknown))}")
+        self.preset, self.method, self.scope, self.tau, self.k = preset, method, scope, tau, k
+        self.ebqm_options = ebqm_options
+        self.explicit_windows = windows is not None
+        self.paper_windows = resolve_windows(windows if windows is not None else preset)
+        self.windows = self.paper_windows
+        self.meter = KLMeter(self.windows)
+        self.decisions: list[dict[str, Any]] = []
+        self.layers: dict[str, ELALayer] = {}
+        # validate the selection settings now (a one-line error before training starts)
+        self._select({"a": 0.1, "b": 0.2, "c": 0.3})
+
+    def settings(self) -> dict[str, Any]:
+        return {"preset": self.preset, "method": self.method, "scope": self.scope, "tau": self.tau, "k": self.k,
+                "paper_windows": [list(w) for w in self.paper_windows], **self.ebqm_options}
+
+    # ------------------------------------------------------------------ callback
+    def on_train_start(self, model: nn.Module, total_epochs: int) -> None:
+        self.layers = ela_layers(model)
+        for name, layer in self.layers.items():
+            layer.layer_name = name
+        paper_total = PAPER_EPOCHS[self.preset]
+        if not self.explicit_windows and total_epochs != paper_total:  # the smoke scale
+            self.windows = scaled(self.paper_windows, total_epochs, paper_total)
+            self.meter.windows = self.windows
+
+    def on_epoch_start(self, epoch: int, model: nn.Module) -> None:
+        measuring = self.meter.measuring(epoch + 1)
+        for layer in self.layers.values():
+            layer.kl_sink = self._sink if measuring and not layer.pruned else None
+
+    def _sink(self, name: str, kl: torch.Tensor) -> None:
+        self.meter.update({name: kl})
+
+    def on_epoch_end(self, epoch: int, model: nn.Module, metrics: dict[str, Any]) -> None:
+        for layer in self.layers.values():
+            layer.kl_sink = None
+        if not self.meter.closes(epoch + 1):
+            return
+        kl = self._all_reduce(self.meter.compute())
+        self.meter.reset()
+        values = {n: (-1.0 if layer.pruned else kl[n]) for n, layer in self.layers.items() if n in kl or layer.pruned}
+        selected = self._select(values)
+        newly = [n for n in selected if not self.layers[n].pruned]
+        for n in newly:
+            self.layers[n].pruned = True
+        decision = {"epoch": epoch, "window": len(self.decisions), "kl": {n: kl[n] for n in kl},
+                    "newly_pruned": newly, "pruned": [n for n, l in self.layers.items() if l.pruned],
+                    "active_layers": sum(not l.pruned for l in self.layers.values()),
+                    "total_layers": len(self.layers)}
+        self.decisions.append(decision)
+        print(f"[ela] epoch {epoch + 1}: window {decision['window'] + 1} closed, KL over "
+              f"{len(kl)} layers; pruned {len(newly)} more ({', '.join(newly) or 'none'}), "
+              f"{len(decision['pruned'])}/{len(self.layers)} pruned", flush=True)
+
+    def _select(self, values: dict[str, float]) -> list[str]:
+        groups = [values]
+        if self.scope == "stage":
+            stages = sorted({n.split(".")[0] for n in values})
+            groups = [{n: v for n, v in values.items() if n.startswith(s + ".")} for s in stages]
+        chosen: list[str] = []
+        for group in groups:
+            if not group:
+                continue
+            if self.method == "ebqm":
+                sel = select_pruned(group, "ebqm", preset=self.preset, **self.ebqm_options)
+            else:
+                sel = select_pruned(group, self.method, tau=self.tau, k=self.k)
+            chosen += [n for n in sel.pruned_keys()]
+        return chosen
+
+    @staticmethod
+    def _all_reduce(kl: dict[str, float]) -> dict[str, float]:
+        """Average the per-layer KL over data-parallel ranks, so every rank decides alike."""
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+            return kl
+        names = sorted(kl)
+        t = torch.tensor([kl[n] for n in names], dtype=torch.float64)
+        if dist.get_backend() == "nccl":
+            t = t.cuda()
+        dist.all_reduce(t)
+        t /= dist.get_world_size()
+        return dict(zip(names, t.tolist()))
+
+    # ------------------------------------------------------------------ resume, record
+    def state_dict(self) -> dict[str, Any]:
+        return {"decisions": self.decisions, "meter": self.meter.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if not state:
+            return
+        self.decisions = list(state["decisions"])
+        self.meter.load_state_dict(state["meter"])
+
+    def record(self) -> dict[str, Any]:
+        return {"settings": self.settings(), "windows": [list(w) for w in self.windows],
+                "decisions": self.decisions,
+                "pruned": [n for n, l in self.layers.items() if l.pruned],
+                "total_layers": len(self.layers)}
+
+
+# --------------------------------------------------------------------------- family
+def make_ela(block: ResidualBlock, dim_per_head: int = 32, drop_path: float = 0.0, kv_when_pruned: str = "drop",
+             deep_stem: bool = False, pruning: dict | None = None) -> ELALayer:
+    from .backbone import conv_init_
+
+    module = ELALayer(block.out_channels, dim_per_head, drop_path, kv_when_pruned)
+    conv_init_(module)
+    return module
+
+
+def setup_ela(net: ResNetBackbone, deep_stem: bool = False, pruning: dict | None = None, **_) -> None:
+    """Deep stem on ImageNet (as MRLA-B) and the pruning controller as a training callback."""
+    use_deep_stem(net, deep_stem)
+    settings = dict(pruning or {})
+    imagenet = isinstance(net.stem, nn.Sequential) and isinstance(net.stem[-1], nn.MaxPool2d)
+    settings.setdefault("preset", "imagenet" if imagenet else "cifar")
+    net.callbacks.append(ELAPruning(**settings))
+    net.has_unused_parameters = True  # pruned layers get no gradient (DDP must know)
+
+
+def _register() -> None:
+    from .zoo import Family, register_family
+
+    register_family(Family(
+        "ela", make_ela, slot="post", setup=setup_ela, backbones=registered_backbones(),
+        defaults={"imagenet": {"dim_per_head": 16, "deep_stem": True}},
+        description="ELA: MRLA-B whose redundant layers are pruned by KL divergence and EBQM",
+    ))
+
+
+_register()
