@@ -38,7 +38,7 @@ def fmnist_root(tmp_path_factory):
 
 def cfg(root, out, model="resnet20", **kw):
     base = dict(model=model, dataset="fashionmnist", data_root=root, out_root=str(out), epochs=2,
-                batch_size=64, train_subset=1024, test_subset=512, workers=0, deterministic=True,
+                batch_size=32, train_subset=1024, test_subset=512, workers=0, deterministic=True,
                 progress=False, seed=3)
     base.update(kw)
     return RunConfig(**base)
@@ -55,10 +55,12 @@ def strip(obj):
 
 @pytest.mark.parametrize("model", ["resnet20", "se_resnet20", "dia_resnet20", "mrla_b_resnet20", "dla_l_resnet20"])
 def test_two_epoch_run_learns_and_writes_a_complete_record(fmnist_root, tmp_path, model):
-    rec = run(cfg(fmnist_root, tmp_path, model=model), handle_signals=False)
+    # lr 0.02: the recipe's 0.1 needs more than 64 steps to recover from its first
+    # updates on the layer-attention nets (measured: MRLA-B-20 at 15% after 48 steps)
+    rec = run(cfg(fmnist_root, tmp_path, model=model, lr=0.02), handle_signals=False)
     assert rec["status"] == "done" and not rec["diverged"]
     assert len(rec["epochs"]) == 2 and rec["epochs_done"] == 2
-    assert rec["final"]["test_top1"] > 35.0, rec["final"]  # chance is 10%
+    assert rec["final"]["test_top1"] > 35.0, rec["final"]  # chance is 10%; measured 42-49%
     assert rec["best"]["test_top1"] >= rec["final"]["test_top1"]
     for key in ("config", "seed", "git", "environment", "params", "macs_per_image", "recipe", "dataset", "callbacks"):
         assert key in rec
@@ -78,7 +80,7 @@ def test_resumed_run_equals_uninterrupted(fmnist_root, tmp_path, monkeypatch):
 
     def stop_once(self):
         calls["n"] += 1
-        return calls["n"] == 21  # mid-way through epoch 2 (16 steps per epoch)
+        return calls["n"] == 41  # mid-way through epoch 2 (32 steps per epoch)
 
     monkeypatch.setattr(run_mod._StopFlag, "__call__", stop_once)
     part = run(cfg(fmnist_root, tmp_path / "b"), handle_signals=False)
