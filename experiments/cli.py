@@ -1,9 +1,11 @@
 """Command line of layer-attention-repro (called by ./reproduce.sh).
 
     ./reproduce.sh test [pytest args]        run the test suite
-    ./reproduce.sh list [models|attention]   what can be built
+    ./reproduce.sh list [tables|models|attention]   what can be reproduced / built
     ./reproduce.sh params [--paper ela]      our parameter/FLOP counts beside the papers'
     ./reproduce.sh run --model M [...]       train and evaluate one configuration
+    ./reproduce.sh <table> [options]         run every configuration of a paper table
+    ./reproduce.sh status <table>            done / running / failed / missing per run
 """
 from __future__ import annotations
 
@@ -18,8 +20,15 @@ from .params import PAPERS, ROOT
 EPILOG = """\
 subcommands:
   test     run the test suite (extra arguments go to pytest, e.g. `test -k dia`)
-  list     list registered models (optionally a shell pattern: `list models 'dia_*'`)
+  list     the paper tables and figures with their runs and seeds (`list`, `list tables`),
+           registered models (optionally a shell pattern: `list models 'dia_*'`)
            or attention modules (`list attention`)
+  <table>  run a paper table or figure: ela.table1 ... dia.fig15 (a bare `table1` is
+           ELA's, the lead paper's); `./reproduce.sh table1 --help` lists the options:
+           --profile smoke|full, --executor local|slurm|debug, --seeds N, --dry-run,
+           --data-root, --out-root, --cluster PROFILE and SLURM overrides, --limit N
+  status   per run of a table: done / running / queued / failed (with its log) /
+           incomplete / missing; `--csv FILE` collects one line per run
   run      train and evaluate one configuration into runs/<name>-<hash>/ (resumable;
            `run --help` lists every option), e.g.
            `run --model se_resnet20 --dataset fashionmnist --scale smoke`
@@ -29,6 +38,10 @@ subcommands:
            every explained difference is in results/paper/params_differences.csv
 
 examples:
+  ./reproduce.sh table1 --profile smoke      # ELA Table 1 on Fashion-MNIST, CPU (< 10 min)
+  ./reproduce.sh dia.table4 --dry-run        # the run list and its estimated GPU-hours
+  ./reproduce.sh dla.table1 --executor slurm --cluster my-cluster --data-root /data/cifar
+  ./reproduce.sh status dla.table1
   ./reproduce.sh test
   ./reproduce.sh params --paper ela
   ./reproduce.sh list models '*resnet164'
@@ -41,6 +54,8 @@ def _cmd_test(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _cmd_list(args: argparse.Namespace, extra: list[str]) -> int:
+    if args.what == "tables":
+        return _list_tables()
     if args.what == "attention":
         from models.attention import list_attn
 
@@ -82,8 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", metavar="<subcommand>")
     sub.add_parser("test", help="run the test suite")
     sub.add_parser("run", help="train and evaluate one configuration", add_help=False)
-    p = sub.add_parser("list", help="list models or attention modules")
-    p.add_argument("what", nargs="?", default="models", choices=["models", "attention"])
+    sub.add_parser("report", help="reproduction report: claims, verdicts, rebuilt tables", add_help=False)
+    p = sub.add_parser("list", help="list paper tables, models or attention modules")
+    p.add_argument("what", nargs="?", default="tables", choices=["tables", "models", "attention"])
     p.add_argument("pattern", nargs="?", default="*", help="shell-style pattern, e.g. 'dia_*'")
     p = sub.add_parser("params", help="parameter/FLOP counts beside the papers'")
     p.add_argument("--paper", choices=PAPERS)
@@ -92,6 +108,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--csv", help="also write the report to this CSV file")
     p.add_argument("--strict", action="store_true", help="exit 1 on an unexplained MISMATCH or a MISSING model")
 
+    sub.add_parser("status", help="per-run state of a table (done/running/failed/missing)", add_help=False)
+    sub.add_parser("<table>", help="run a paper table: ela.table1 ... (see `list`)", add_help=False)
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "report":  # analysis/report.py parses its own options
+        from analysis.report import main as report_main
+
+        return report_main(argv[1:])
+    if argv and not argv[0].startswith("-") and argv[0] not in KNOWN:
+        return _guard(lambda: _cmd_table(argv))
+    if argv and argv[0] == "status":
+        return _guard(lambda: _cmd_status(argv[1:]))
     args, extra = parser.parse_known_args(argv)
     if args.command is None:
         parser.print_help()
@@ -109,6 +137,196 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
+
+# --------------------------------------------------------------------------- paper tables
+KNOWN = ("test", "list", "params", "run", "status")
+EXECUTORS = ("local", "slurm", "debug")
+
+
+def _guard(fn) -> int:
+    try:
+        return fn()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _selection_args(p: argparse.ArgumentParser) -> None:
+    """Options that decide WHICH runs (shared by a table command and `status`)."""
+    from .tables import PROFILES
+
+    p.add_argument("table", help="ela.table1 ... dia.fig15 (`./reproduce.sh list`); bare `table1` = ELA's")
+    p.add_argument("--profile", choices=PROFILES, default="full",
+                   help="full: the paper's recipe, dataset and seeds (default); smoke: every row at the smoke "
+                        "scale on Fashion-MNIST, 1 seed, on the CPU")
+    p.add_argument("--seeds", type=int, help="seeds per row (default: the paper's; 1 for smoke)")
+    p.add_argument("--limit", type=int, metavar="N", help="keep only the first N runs (seed-major order)")
+    p.add_argument("--out-root", default="runs", help="where run folders go (default: runs/)")
+    p.add_argument("--epochs", type=int, help="override the profile's epochs (changes the runs' identity)")
+    p.add_argument("--train-subset", type=int, metavar="N", help="override the training subset size")
+    p.add_argument("--test-subset", type=int, metavar="N", help="override the test subset size")
+
+
+def _table_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="./reproduce.sh <table>",
+        description="Run every configuration of a paper table or figure (see `./reproduce.sh list`). Finished "
+                    "runs are skipped, unfinished ones resume from their checkpoints.")
+    _selection_args(p)
+    p.add_argument("--executor", choices=EXECUTORS, default="local",
+                   help="local: one process per run, one after another (default); debug: in this process; "
+                        "slurm: one job array per table via submitit (returns at once)")
+    p.add_argument("--dry-run", action="store_true", help="print the run list and its estimated cost; run nothing")
+    p.add_argument("--data-root", help="folder holding the dataset (default: data/, data/<name>/ for ImageFolder "
+                                       "datasets)")
+    g = p.add_argument_group("slurm (override the cluster profile)")
+    g.add_argument("--cluster", help="cluster profile: slurm/profiles/<name>.json or a path")
+    g.add_argument("--partition")
+    g.add_argument("--account")
+    g.add_argument("--gpus", type=int, dest="gpus_per_node", help="GPUs per node (tasks per node follow)")
+    g.add_argument("--cpus", type=int, dest="cpus_per_task", help="CPU cores per task")
+    g.add_argument("--mem-gb", type=float, dest="mem_gb")
+    g.add_argument("--time-min", type=int, dest="timeout_min", help="time limit per job (the run requeues and "
+                                                                     "resumes when it is hit)")
+    g.add_argument("--array-parallelism", type=int, dest="array_parallelism", help="array tasks running at once")
+    return p
+
+
+def _plans(args):
+    from . import launch
+    from .tables import get_table, resolve
+
+    table_id, note = resolve(args.table)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
+    table = get_table(table_id)
+    plans = launch.prepare(table, args.profile, seeds=args.seeds, limit=args.limit,
+                           data_root=getattr(args, "data_root", None), out_root=args.out_root, epochs=args.epochs,
+                           train_subset=args.train_subset, test_subset=args.test_subset)
+    return table, plans, launch.state_dir(args.out_root, table_id, args.profile)
+
+
+def _cmd_table(argv: list[str]) -> int:
+    from . import launch
+
+    args = _table_parser().parse_args(argv)
+    table, plans, sdir = _plans(args)
+    seeds = args.seeds or table.default_seeds(args.profile)
+    print(f"{table.title}\nprofile {args.profile}: {len(plans)} runs ({len(table.rows)} printed rows x {seeds} "
+          f"seed{'s' if seeds > 1 else ''}{', rows merged where only the dataset differs' if args.profile == 'smoke' else ''}"
+          f"{f', first {args.limit} kept' if args.limit else ''}); records under {plans[0].cfg.out_root}/")
+    if args.dry_run:
+        return _dry_run(table, plans, sdir, args)
+    launch.check_data(table, plans, args.profile)
+    if args.executor == "slurm":
+        overrides = {k: getattr(args, k) for k in ("partition", "account", "gpus_per_node", "cpus_per_task", "mem_gb",
+                                                   "timeout_min", "array_parallelism")}
+        return launch.submit_slurm(table, args.profile, plans, sdir, launch.load_cluster(args.cluster), overrides)
+    est = launch.estimate(plans, sdir.parent / "macs_cache.json")
+    print(f"estimated cost: {_cost(est.total_h, est.device)} ({est.method})\n", flush=True)
+    if args.executor == "debug":
+        return launch.run_debug(plans)
+    rc = launch.run_local(plans, sdir)
+    print(f"status: ./reproduce.sh status {table.id} --profile {args.profile}"
+          + ("" if args.out_root == "runs" else f" --out-root {args.out_root}"))
+    return rc
+
+
+def _hours(h: float) -> str:
+    return f"{h * 60:.1f} min" if h < 1 else f"{h:,.1f} h"
+
+
+def _cost(h: float, device: str) -> str:
+    return f"{h:,.1f} GPU-hours" if device == "GPU" else f"{_hours(h)} of CPU time"
+
+
+def _dry_run(table, plans, sdir, args) -> int:
+    from . import launch
+
+    est = launch.estimate(plans, sdir.parent / "macs_cache.json")
+    print(f"{'#':>4}  {'state':9s} {'epochs':>6} {'est.':>9}  run (printed rows, seed)")
+    for i, (p, h) in enumerate(zip(plans, est.per_run_h), 1):
+        rec = launch.read_record(p.cfg)
+        state = rec.get("status", "") if rec else "-"
+        print(f"{i:4d}  {state:9s} {p.cfg.effective_recipe().epochs:6d} {_hours(h):>9}  {p.cfg.run_name}  "
+              f"({launch._labels(p)}, seed {p.cfg.seed})")
+    done = sum(1 for p in plans if (launch.read_record(p.cfg) or {}).get("status") in launch.FINAL)
+    left = sum(h for p, h in zip(plans, est.per_run_h)
+               if (launch.read_record(p.cfg) or {}).get("status") not in launch.FINAL)
+    print(f"\nestimated cost: {_cost(est.total_h, est.device)} for all {len(plans)} runs; "
+          f"{_cost(left, est.device)} for the {len(plans) - done} not done yet\n  ({est.method})")
+    if table.not_run:
+        print("not run: " + "; ".join(table.not_run))
+    try:
+        launch.check_data(table, plans, args.profile)
+    except ConfigError as exc:
+        print(f"warning: {exc}")
+    if args.executor == "slurm":
+        cluster = launch.load_cluster(args.cluster)
+        overrides = {k: getattr(args, k) for k in ("partition", "account", "gpus_per_node", "cpus_per_task", "mem_gb",
+                                                   "timeout_min", "array_parallelism")}
+        for shape in dict.fromkeys(p.resources for p in plans):
+            n = sum(p.resources == shape for p in plans)
+            params = launch.slurm_parameters(cluster, shape, overrides)
+            print(f"slurm array ({shape} shape, {n} runs): " + ", ".join(f"{k}={v}" for k, v in params.items()))
+    print("dry run: nothing was started")
+    return 0
+
+
+def _cmd_status(argv: list[str]) -> int:
+    import csv
+
+    from . import launch
+
+    p = argparse.ArgumentParser(prog="./reproduce.sh status",
+                                description="Per run of a table: done, running, queued, failed (with the log), "
+                                            "incomplete (started, not finished: relaunching resumes) or missing.")
+    _selection_args(p)
+    p.add_argument("--csv", metavar="FILE", help="also write one line per run (state, final/best accuracy, log)")
+    args = p.parse_args(argv)
+    table, plans, sdir = _plans(args)
+    states = launch.table_status(plans, sdir)
+    print(f"{table.title} (--profile {args.profile})")
+    for i, s in enumerate(states, 1):
+        extra = "  ".join(x for x in (s.detail, f"job {s.job_id}" if s.job_id else "", f"log: {s.log}" if s.log else "")
+                          if x)
+        print(f"{i:4d}  {s.state:10s} {s.planned.cfg.run_name}  ({launch._labels(s.planned)}, seed "
+              f"{s.planned.cfg.seed})  {extra}")
+    counts: dict[str, int] = {}
+    for s in states:
+        counts[s.state] = counts.get(s.state, 0) + 1
+    print(f"\n{len(states)} runs: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    if args.csv:
+        with open(args.csv, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["table", "profile", "run", "rows", "model", "dataset", "seed", "state", "final_top1",
+                        "best_top1", "final_top5", "epochs_done", "mean_epoch_time_s", "job_id", "log", "run_dir"])
+            for s in states:
+                rec, cfg = s.record or {}, s.planned.cfg
+                fin, best = rec.get("final") or {}, rec.get("best") or {}
+                eps = [e["epoch_time_s"] for e in rec.get("epochs", [])]
+                w.writerow([table.id, args.profile, cfg.run_name, launch._labels(s.planned), cfg.model, cfg.dataset,
+                            cfg.seed, s.state, fin.get("test_top1", ""), best.get("test_top1", ""),
+                            fin.get("test_top5", ""), rec.get("epochs_done", ""),
+                            f"{sum(eps) / len(eps):.3f}" if eps else "", s.job_id, s.log, str(cfg.run_dir)])
+        print(f"wrote {args.csv}")
+    return 0
+
+
+def _list_tables() -> int:
+    from .tables import all_tables
+
+    print(f"{'table':12s} {'kind':6s} {'rows':>4} {'seeds':>5} {'runs':>5} {'smoke':>5}  title")
+    distinct = set()
+    for t in all_tables():
+        n = len(t.plan("full"))
+        distinct |= {p.cfg.run_hash() for p in t.plan("full")}
+        print(f"{t.id:12s} {t.kind:6s} {len(t.rows):4d} {t.seeds:5d} {n:5d} {len(t.plan('smoke')):5d}  "
+              f"{t.title.split(': ', 1)[-1]}")
+    print(f"\nruns = distinct runs of the full profile (rows x seeds; rows shared between tables are trained once); "
+          f"smoke = runs at smoke scale (1 seed). {len(distinct)} distinct full runs in all.\n"
+          f"`./reproduce.sh <table> --dry-run` shows a table's runs and cost; `list models` lists the models.")
+    return 0
 
 if __name__ == "__main__":
     sys.exit(main())

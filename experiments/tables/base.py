@@ -1,0 +1,254 @@
+"""What a paper table or figure IS, as data: its rows, seeds, recipe, metric.
+
+A ``Table`` is a pure description. ``table.runs(profile, seeds=None)`` turns it into the
+list of ``RunConfig`` s that reproduce it; nothing is trained, read or checked here (the
+launchers in ``experiments.launch`` do that). Execution settings (paths, device, workers)
+stay at their defaults and are filled in by the launcher, so the run folders, which are
+named by the hash of the identity fields only, are the same wherever the table runs.
+
+Profiles
+--------
+``full``  the paper's recipe on the paper's dataset, the paper's number of seeds.
+``smoke`` the table's FULL row set at the smoke scale (``experiments.recipes.SMOKE``:
+          a few epochs on a small fixed subset) on Fashion-MNIST, one seed, every run
+          labelled ``scale='smoke'``. Rows that differ only by dataset (CIFAR-10 vs
+          CIFAR-100, which both become 10-class Fashion-MNIST) collapse into one run.
+          ImageNet-style rows keep their real backbones (``resnet50_imagenet`` ...) and
+          see Fashion-MNIST's 32x32 single-channel images: the ImageNet ResNets reduce
+          32x32 to 1x1 before their adaptive pooling, which every model here accepts.
+
+Rows shared between tables (ELA Table 4's EBQM row is ELA Table 1's ELA/CIFAR-100 row;
+DLA Figure 4 plots DLA Table 1 runs; ...) are written with identical settings, so they
+have identical run hashes and are trained once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping, Sequence
+
+from models import ConfigError
+
+from ..config import RunConfig
+from ..recipes import SMOKE
+
+__all__ = ["Row", "Table", "Planned", "PROFILES", "SMOKE_DATASET", "SMOKE_SEEDS", "model_name", "LABELS"]
+
+PROFILES = ("full", "smoke")
+SMOKE_DATASET = "fashionmnist"
+SMOKE_SEEDS = 1
+
+#: How the papers print each method (row labels).
+LABELS = {
+    "resnet": "Org", "se": "SE", "eca": "ECA", "cbam": "CBAM", "bam": "BAM", "srm": "SRM", "spa": "SPA",
+    "sem": "SEM", "spem": "SPEM", "gc": "GC", "dia": "DIA-LSTM", "dia_light": "DIA-LSTM (Light)",
+    "dia_se": "SE with DIA", "dia_eca": "ECA with DIA", "dia_cbam": "CBAM with DIA", "dia_srm": "SRM with DIA",
+    "dia_spa": "SPA with DIA", "mrla_b": "MRLA-B", "mrla_l": "MRLA-L", "dla_b": "DLA-B", "dla_l": "DLA-L",
+    "ela": "ELA", "lii_lstm": "LII (LSTM)", "lii_dia": "LII (DIA)", "lii_dsu": "LII (DSU)",
+}
+
+
+def model_name(family: str, backbone: str) -> str:
+    """Registry name: ``resnet56`` for the plain backbone, ``se_resnet56`` with a family."""
+    return backbone if family in ("resnet", "") else f"{family}_{backbone}"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One printed row of a paper table (or one point/curve of a figure).
+
+    ``backbone``/``depth``/``family``/``variant`` are the key of the row in
+    ``results/paper/results.csv`` (columns backbone, depth, model, variant), so results
+    can be matched to the published numbers; ``dataset`` is the paper's dataset.
+    ``resources`` is 'gpu' (one GPU per run) or 'imagenet' (the cluster profile's
+    multi-GPU shape) for the full profile.
+    """
+
+    label: str
+    family: str
+    backbone: str
+    depth: int
+    dataset: str
+    recipe: str
+    variant: str = ""
+    model_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    pruning: Mapping[str, Any] = field(default_factory=dict)
+    augment: bool = True
+    resources: str = "gpu"
+    results_backbone: str = ""  # results.csv 'backbone' column; derived when empty
+
+    @property
+    def model(self) -> str:
+        return model_name(self.family, self.backbone)
+
+    @property
+    def key(self) -> tuple[str, str, int, str, str]:
+        """(dataset, backbone, depth, model, variant) as in results/paper/results.csv."""
+        if self.results_backbone:
+            bb = self.results_backbone
+        elif self.backbone.endswith("_imagenet"):
+            bb = "resnet_imagenet"
+        elif self.backbone.startswith("resnet"):
+            bb = "resnet"
+        else:
+            bb = self.backbone
+        return (self.dataset, bb, self.depth, self.family, self.variant)
+
+    def config(self, profile: str, seed: int) -> RunConfig:
+        smoke = profile == "smoke"
+        # the smoke sizes are written out (not left to RunConfig's smoke defaults) so that
+        # they enter the run hash: a changed SMOKE scale makes new runs, never reuses old ones
+        sizes = dict(epochs=SMOKE.epochs, train_subset=SMOKE.train_subset, test_subset=SMOKE.test_subset) if smoke else {}
+        return RunConfig(
+            model=self.model,
+            dataset=SMOKE_DATASET if smoke else self.dataset,
+            recipe=self.recipe,
+            scale="smoke" if smoke else "full",
+            seed=seed,
+            model_kwargs=_plain(self.model_kwargs),
+            pruning=_plain(self.pruning),
+            augment=self.augment,
+            **sizes,
+        )
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One run of a table: its config, the printed rows it stands for (several in smoke,
+    where e.g. the CIFAR-10 and CIFAR-100 rows become one run), its resource shape."""
+
+    cfg: RunConfig
+    rows: tuple[Row, ...]
+    resources: str
+
+
+@dataclass(frozen=True)
+class Table:
+    """A paper table or figure: rows x seeds -> runs.
+
+    ``seeds``: the paper's number of runs per row (``seeds_note`` says where it comes
+    from). ``metric``: what is read from each run's record. Figures also say what is
+    plotted (``plots``) and which read-outs beyond the record the analysis needs
+    (``readouts``, computed later from the saved checkpoints). ``not_run`` lists printed
+    rows we cannot train (methods not implemented here), ``decisions`` every reading
+    of the paper that the row set depends on.
+    """
+
+    id: str
+    title: str
+    rows: tuple[Row, ...]
+    seeds: int
+    seeds_note: str
+    metric: str
+    kind: str = "table"
+    plots: str = ""
+    readouts: tuple[str, ...] = ()
+    not_run: tuple[str, ...] = ()
+    decisions: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("table", "figure"):
+            raise ValueError(f"{self.id}: kind must be 'table' or 'figure'")
+        if self.seeds < 1:
+            raise ValueError(f"{self.id}: seeds must be >= 1")
+        if not self.rows:
+            raise ValueError(f"{self.id}: no rows")
+
+    @property
+    def paper(self) -> str:
+        return self.id.split(".")[0]
+
+    @property
+    def name(self) -> str:
+        return self.id.split(".")[1]
+
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(r.dataset for r in self.rows))
+
+    def default_seeds(self, profile: str) -> int:
+        return SMOKE_SEEDS if profile == "smoke" else self.seeds
+
+    def plan(self, profile: str = "full", seeds: int | None = None) -> list[Planned]:
+        """Every run, seed-major (all rows of seed 0, then seed 1, ...: a partial sweep
+        already covers the whole table), duplicates (same run hash) merged."""
+        if profile not in PROFILES:
+            raise ConfigError(f"unknown profile {profile!r}; use one of {', '.join(PROFILES)}")
+        n = self.default_seeds(profile) if seeds is None else int(seeds)
+        if n < 1:
+            raise ConfigError(f"--seeds must be >= 1, got {n}")
+        out: dict[str, Planned] = {}
+        for seed in range(n):
+            for row in self.rows:
+                cfg = row.config(profile, seed)
+                h = cfg.run_hash()
+                res = "gpu" if profile == "smoke" else row.resources
+                if h in out:
+                    p = out[h]
+                    out[h] = replace(p, rows=p.rows + (row,))
+                else:
+                    out[h] = Planned(cfg, (row,), res)
+        return list(out.values())
+
+    def runs(self, profile: str = "full", seeds: int | None = None) -> list[RunConfig]:
+        """The RunConfigs that reproduce this table under ``profile``."""
+        return [p.cfg for p in self.plan(profile, seeds)]
+
+    def describe(self) -> str:
+        lines = [f"{self.id}: {self.title}",
+                 f"  rows: {len(self.rows)} ({len(self.plan('smoke'))} at smoke scale); seeds: {self.seeds} "
+                 f"({self.seeds_note})",
+                 f"  datasets: {', '.join(self.datasets)}; recipes: {', '.join(dict.fromkeys(r.recipe for r in self.rows))}",
+                 f"  metric: {self.metric}"]
+        if self.plots:
+            lines.append(f"  plots: {self.plots}")
+        for r in self.readouts:
+            lines.append(f"  read-out: {r}")
+        for r in self.not_run:
+            lines.append(f"  not run: {r}")
+        for d in self.decisions:
+            lines.append(f"  decision: {d}")
+        return "\n".join(lines)
+
+
+def _plain(d: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy as plain dicts/lists (RunConfig holds JSON-able values)."""
+    def conv(v):
+        if isinstance(v, Mapping):
+            return {k: conv(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [conv(x) for x in v]
+        return v
+    return conv(d)
+
+
+# --------------------------------------------------------------------------- row builders
+def cifar_rows(families: Sequence[str], depths: Sequence[int], datasets: Sequence[str], recipe: str, *,
+               labels: Mapping[str, str] | None = None, kwargs: Mapping[str, Mapping] | None = None,
+               backbone: str = "resnet{d}", head: str = "ResNet-{d}") -> tuple[Row, ...]:
+    """depth x family x dataset rows on the CIFAR bottleneck ResNets (the papers' order)."""
+    labels = {**LABELS, **(labels or {})}
+    rows = []
+    for d in depths:
+        for f in families:
+            for ds in datasets:
+                name = head.format(d=d)
+                rows.append(Row(label=name if f == "resnet" else f"{name} / {labels[f]}", family=f,
+                                backbone=backbone.format(d=d), depth=d, dataset=ds, recipe=recipe,
+                                model_kwargs=dict((kwargs or {}).get(f, {}))))
+    return tuple(rows)
+
+
+def imagenet_rows(families: Sequence[str], depths: Sequence[int], dataset: str, recipe: str = "imagenet", *,
+                  labels: Mapping[str, str] | None = None, kwargs: Mapping[str, Mapping] | None = None,
+                  head: str = "ResNet-{d}", resources: str = "imagenet") -> tuple[Row, ...]:
+    """depth x family rows on the ImageNet ResNets."""
+    labels = {**LABELS, **(labels or {})}
+    rows = []
+    for d in depths:
+        for f in families:
+            name = head.format(d=d)
+            rows.append(Row(label=name if f == "resnet" else f"{name} / {labels[f]}", family=f,
+                            backbone=f"resnet{d}_imagenet", depth=d, dataset=dataset, recipe=recipe,
+                            model_kwargs=dict((kwargs or {}).get((f, d), (kwargs or {}).get(f, {}))),
+                            resources=resources))
+    return tuple(rows)
