@@ -1,0 +1,325 @@
+"""The reproduction report: every claim of the three papers, the evidence so far, a verdict.
+
+    ./reproduce.sh report                              # runs/ -> results/report.md, results/tables/
+    ./reproduce.sh report --runs /data/runs --html     # also results/report.html
+    python -m analysis.report --runs runs --out /tmp/report.md --tables-dir /tmp/tables
+
+What it contains: the claims (``analysis.claims``) with a verdict each (supported / not
+supported / not yet run) and the comparisons behind it (the paper's numbers, ours, Welch
+p-values Holm-corrected per claim, seeds needed); the rebuilt tables
+(``analysis.tables``, written next to the report); the papers' printed significance
+marks recomputed from their mean, std and n (``analysis.stats.recompute_marks``) with
+agree / disagree; the runs that match no paper row. Smoke runs never count for a
+verdict; the report says so when they are all there is.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import html as _html
+import math
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+
+from .claims import CLAIMS, evaluate_claims
+from .compare import compare, runs_for
+from .records import ROOT, load_paper, load_records
+from .stats import recompute_marks
+from .tables import SMOKE_BANNER, TABLE_TITLES, fmt_p, md_table, table_id, write_tables
+
+__all__ = ["build_report", "marks_report", "main", "MARK_TABLES", "ASSUMED_N_TABLES"]
+
+PAPER_NAMES = {"ela": "ELA — Efficient Layer Attention (pruning redundant retrievals)",
+               "dla": "DLA — Dynamic Layer Attention", "dia": "DIA — Dense-and-Implicit Attention (DIANet)"}
+#: DIA tables whose '*' marks can be recomputed from the printed mean, std and n
+MARK_TABLES = ("table3",)
+#: DIA tables that print marks, mean and std but no n: recomputed with n assumed (as Table III's 15)
+ASSUMED_N_TABLES = ("table4", "table6", "table7", "table8")
+ASSUMED_N = 15
+
+
+def _num(x: Any, digits: int = 2, signed: bool = False) -> str:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return "—"
+    if not math.isfinite(v):
+        return ">1e8" if v == float("inf") else "—"
+    return f"{v:+.{digits}f}" if signed else f"{v:.{digits}f}"
+
+
+def marks_report(paper: pd.DataFrame, alpha: float = 0.05) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(printed-n tables, assumed-n tables): ``recompute_marks`` on the DIA tables that
+    print significance marks."""
+    dia = paper[paper["paper"] == "dia"]
+    printed = recompute_marks(dia[dia["table"].isin(MARK_TABLES)], alpha=alpha)
+    assumed = recompute_marks(dia[dia["table"].isin(ASSUMED_N_TABLES)], alpha=alpha, assume_n=ASSUMED_N)
+    return printed, assumed
+
+
+def _marks_section(marks: pd.DataFrame, title: str, intro: str) -> list[str]:
+    out = [f"### {title}", "", intro, ""]
+    tested = marks[marks["status"].isin(["agree", "disagree"])]
+    counts = marks["status"].value_counts().to_dict()
+    out += ["Status counts: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ".", ""]
+    rows = []
+    for r in tested.to_dict("records"):
+        rows.append([r["table"], r["dataset"], r["row"], r["ref_row"], f"{r['mean']} ± {r['std']} (n={r['n']})",
+                     r["printed"] or "—", r["recomputed"] or "—", fmt_p(r["p"]),
+                     f"{fmt_p(r['p_low'])}–{fmt_p(r['p_high'])}", fmt_p(r["p_holm"]), r["status"],
+                     "yes" if r["robust"] else "no"])
+    if rows:
+        out.append(md_table(["table", "dataset", "row", "tested against", "paper", "printed *", "recomputed *",
+                             "p (Student)", "p over rounding", "p Holm", "status", "robust"], rows))
+    else:
+        out.append("No row of these tables can be tested.")
+    cannot = marks[marks["status"] == "cannot"]
+    if len(cannot):
+        reasons = cannot.groupby("reason").size().to_dict()
+        out += ["", "Not testable: " + "; ".join(f"{n} rows: {k}" for k, n in reasons.items()) + "."]
+    return out + [""]
+
+
+def _evidence_table(ev: pd.DataFrame, kind: str) -> str:
+    rows = []
+    for r in ev.to_dict("records"):
+        paper_delta = r["paper_delta"]
+        if kind == "faster":
+            pd_s = "—" if not math.isfinite(paper_delta) else f"{100 * paper_delta:.1f}% less"
+            d_s = "—" if not math.isfinite(r["delta"]) else f"{100 * r['delta']:.1f}% less"
+        else:
+            pd_s = _num(paper_delta, signed=True) + (f" (p {fmt_p(r['paper_p'])})" if math.isfinite(r["paper_p"]) else "")
+            d_s = _num(r["delta"], signed=True)
+        seeds = r["seeds_needed"]
+        seeds_s = "—" if not (isinstance(seeds, float) and (math.isfinite(seeds) or seeds == float("inf"))) else (
+            ">1e8" if seeds == float("inf") else str(int(seeds)))
+        rows.append([r["context"], f"{r['subject']} vs {r['other']}", f"{r['paper_subject']} / {r['paper_other']}",
+                     pd_s, r["ours_subject"], r["ours_other"], d_s, fmt_p(r["p"]), fmt_p(r["p_holm"]), seeds_s,
+                     f"**{r['result']}**" + (f": {r['detail']}" if r["detail"] else "")])
+    head = ["context", "comparison", "paper (subject / other)", "paper Δ", "ours: subject", "ours: other", "Δ",
+            "p", "p Holm", "seeds/arm", "result"]
+    return md_table(head, rows)
+
+
+def _unmatched(runs: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
+    if not len(runs):
+        return runs
+    hit = pd.Series(False, index=runs.index)
+    for row in paper.to_dict("records"):
+        m = runs_for(row, runs)
+        hit[m.index] = True
+    return runs[~hit]
+
+
+def _md_to_html(md: str, title: str) -> str:
+    """A small Markdown subset (headings, tables, lists, quotes, bold, code, links) as HTML."""
+    def inline(s: str) -> str:
+        s = _html.escape(s, quote=False)
+        s = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", s)
+        s = re.sub(r"`(.+?)`", r"<code>\1</code>", s)
+        return re.sub(r"\[([^\]]+)\]\(([^)]+)\)", r'<a href="\2">\1</a>', s)
+
+    out, lines, i = [], md.splitlines(), 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("|"):
+            block = []
+            while i < len(lines) and lines[i].startswith("|"):
+                block.append(lines[i])
+                i += 1
+            cells = [re.split(r"(?<!\\)\|", b.strip())[1:-1] for b in block if not re.match(r"^\|(-+\|)+$", b)]
+            out.append("<table>")
+            for k, row in enumerate(cells):
+                tag = "th" if k == 0 else "td"
+                out.append("<tr>" + "".join(f"<{tag}>{inline(c.strip().replace(chr(92) + '|', '|'))}</{tag}>"
+                                            for c in row) + "</tr>")
+            out.append("</table>")
+            continue
+        m = re.match(r"^(#{1,6}) (.*)", line)
+        if m:
+            n = len(m.group(1))
+            out.append(f"<h{n}>{inline(m.group(2))}</h{n}>")
+        elif line.startswith("> "):
+            out.append(f"<blockquote>{inline(line[2:])}</blockquote>")
+        elif line.startswith("- "):
+            out.append(f"<ul><li>{inline(line[2:])}</li></ul>")
+        elif line.strip():
+            out.append(f"<p>{inline(line)}</p>")
+        i += 1
+    style = ("body{font-family:sans-serif;max-width:1400px;margin:auto}table{border-collapse:collapse;font-size:12px}"
+             "td,th{border:1px solid #ccc;padding:2px 6px}blockquote{color:#b00;font-weight:bold}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{_html.escape(title)}</title>"
+            f"<style>{style}</style></head><body>\n" + "\n".join(out) + "\n</body></html>\n")
+
+
+def build_report(runs_dir: str | Path = "runs", *, out: str | Path = ROOT / "results" / "report.md",
+                 tables_dir: str | Path | None = None, figures_dir: str | Path | None = None, html: bool = False,
+                 which: str = "best", alpha: float = 0.05, paper: pd.DataFrame | None = None,
+                 runs: pd.DataFrame | None = None, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Write the report (and the rebuilt tables, by default next to it in ``tables/``).
+
+    Returns ``{'report': path, 'html': path or None, 'tables': [paths], 'figures': [paths],
+    'summary': claims summary frame, 'evidence': comparisons frame, 'comparison': per-row
+    frame, 'marks': (printed-n, assumed-n) frames}``.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tables_dir = Path(tables_dir) if tables_dir is not None else out.parent / "tables"
+    paper = load_paper() if paper is None else paper
+    runs = load_records(runs_dir) if runs is None else runs
+    cmp = compare(paper, runs, which=which, alpha=alpha)
+    table_paths = write_tables(cmp, tables_dir, which=which)
+    figure_paths: list[Path] = []
+    if figures_dir is not None:
+        from .figures import record_figures
+        from .records import load_curves, load_ela_decisions
+
+        figure_paths = record_figures(runs, load_curves(runs_dir), load_ela_decisions(runs_dir), paper, figures_dir,
+                                      which=which)
+    summary, evidence = evaluate_claims(runs, paper, which=which, alpha=alpha, extra=extra)
+    marks_printed, marks_assumed = marks_report(paper, alpha)
+
+    n_runs = len(runs)
+    smoke = runs["smoke"].astype(bool) if n_runs else pd.Series(dtype=bool)
+    status = runs["status"].value_counts().to_dict() if n_runs else {}
+    from experiments.records import git_commit
+
+    git = git_commit()
+    lines = [
+        "# Reproduction report: ELA, DLA and DIA", "",
+        f"Generated {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC from `{runs_dir}` "
+        f"(checkout {str(git.get('commit') or 'unknown')[:12]}{', modified' if git.get('dirty') else ''}). "
+        f"Runs found: {n_runs} ({int((~smoke).sum()) if n_runs else 0} full-scale, {int(smoke.sum()) if n_runs else 0} "
+        f"smoke); status: " + (", ".join(f"{k} {v}" for k, v in sorted(status.items())) or "none") + ".",
+        "",
+    ]
+    if n_runs and smoke.all():
+        lines += [f"> **{SMOKE_BANNER}.** Only smoke-scale runs exist: the tables show them (marked †), "
+                  "but no verdict counts them.", ""]
+    elif not n_runs:
+        lines += ["> No run records yet: the tables show the papers' numbers and 'not yet run'.", ""]
+    counts = summary["verdict"].value_counts().to_dict()
+    lines += [
+        f"Our accuracies: the {which} test accuracy over epochs of each run (the released code reports the best).",
+        "Verdicts: " + ", ".join(f"{k}: {counts.get(k, 0)}" for k in ("supported", "not supported", "not yet run"))
+        + f" (of {len(summary)} claims).", "",
+        "## Claims and verdicts", "",
+        md_table(["claim", "paper", "what the paper claims", "where", "verdict", "evidence"],
+                 [[r["claim"], r["paper"].upper(), r["text"], r["source"], f"**{r['verdict']}**", r["coverage"]]
+                  for r in summary.to_dict("records")]),
+        "",
+        "A comparison counts when both arms have 2 or more finished full-scale runs; a claim is supported when "
+        "every comparison run supports it (DIA Table III's 'most SAMs': more than half), with Welch p-values "
+        f"Holm-corrected within the claim at alpha = {alpha}. 'seeds/arm': runs per arm a Welch test needs to "
+        "detect the paper's difference with our spread (power 0.8).", "",
+    ]
+    for paper_key in ("ela", "dla", "dia"):
+        lines += [f"## {PAPER_NAMES[paper_key]}", ""]
+        for claim in [c for c in CLAIMS if c.paper == paper_key]:
+            s = summary[summary["claim"] == claim.id].iloc[0]
+            ev = evidence[evidence["claim"] == claim.id]
+            lines += [f"### {claim.id}: {s['verdict']}", "", f"{claim.text} ({claim.source}.)", "",
+                      f"Evidence: {s['coverage']}." + (f" {claim.note}." if claim.note else ""), ""]
+            run_ev = ev[ev["result"] != "not yet run"]
+            shown = run_ev if len(run_ev) else ev
+            if len(run_ev) < len(ev) and len(run_ev):
+                lines += [f"({len(ev) - len(run_ev)} comparisons not yet run are not listed.)", ""]
+            lines += [_evidence_table(shown, claim.kind), ""]
+
+    lines += ["## Rebuilt tables", "",
+              f"Each paper table with our numbers beside the published ones, in `{tables_dir}` "
+              "(Markdown and LaTeX).", ""]
+    trows = []
+    rel = os.path.relpath(tables_dir, out.parent)
+    for (p, t), part in cmp.groupby(["paper", "table"], sort=False):
+        tid = table_id(p, t)
+        trows.append([f"[{tid}]({rel}/{tid}.md)", TABLE_TITLES.get(tid, tid), len(part), int((part["ours_n"] > 0).sum()),
+                      int((part["status"] == "compared").sum()), int((part["status"] == "not yet run").sum()),
+                      int(((part["p_holm"] < alpha) & ~part["smoke"]).sum()), "yes" if part["smoke"].any() else ""])
+    lines += [md_table(["table", "title", "rows", "with our runs", "tested vs paper", "not yet run",
+                        "ours differs from paper (Holm p < α)", "smoke cells"], trows), ""]
+    differ = cmp[(cmp["p_holm"] < alpha) & ~cmp["smoke"]]
+    if len(differ):
+        lines += ["Rows where our mean differs significantly from the paper's (Welch, Holm within the table):", ""]
+        lines += [md_table(["table", "row", "dataset", "paper", "ours", "Δ", "p Holm"],
+                           [[table_id(r["paper"], r["table"]), r["row"], r["dataset"], r["paper_mean_str"],
+                             _num(r["ours_mean"]), _num(r["delta"], signed=True), fmt_p(r["p_holm"])]
+                            for r in differ.to_dict("records")]), ""]
+
+    lines += ["## The papers' significance marks, recomputed", "",
+              "DIA prints '*' where a two-sample Student's t-test against DIA-LSTM (Table III: against the same "
+              "SAM without DIA) gives p < 0.05. Recomputed from the printed mean, std and n "
+              "(`analysis.stats.recompute_marks`); 'p over rounding' is the range of p over the rounding of the "
+              "printed numbers, 'robust' whether that range stays on one side of 0.05. ELA (Tables 4, 6, 7) and "
+              "DLA (Tables 1, 4, 5, 6) print mean, std and n but no marks: the tests their claims rest on are in "
+              "the claims above (paper Δ with its Student p).", ""]
+    lines += _marks_section(marks_printed, "Tables that print n (DIA Table III, n = 15)",
+                            "The paper's own marks against its own numbers.")
+    lines += _marks_section(marks_assumed, f"Tables without n (DIA Tables IV, VI, VII, VIII): n assumed {ASSUMED_N}",
+                            f"Sensitivity only: these tables print no n; {ASSUMED_N} is Table III's.")
+
+    lines += ["## Runs", ""]
+    unmatched = _unmatched(runs, paper)
+    if n_runs:
+        unfinished = runs[~runs["status"].isin(["done", "diverged"])]
+        if len(unfinished):
+            lines += [f"Unfinished runs ({len(unfinished)}): "
+                      + ", ".join(f"`{r}` ({s})" for r, s in zip(unfinished["run_name"], unfinished["status"])), ""]
+        if len(unmatched):
+            lines += [f"Runs that match no paper row ({len(unmatched)}; e.g. figure-only settings such as "
+                      "no skip connections, or datasets the papers do not use):", ""]
+            lines += [md_table(["run", "model", "dataset", "variant", "status", "smoke"],
+                               [[r["run_name"], r["model"], r["dataset"], r["variant"] or "—", r["status"],
+                                 "yes" if r["smoke"] else ""] for r in unmatched.to_dict("records")]), ""]
+    else:
+        lines += ["No runs yet. `./reproduce.sh <table> --profile smoke` or `python -m analysis.smoke_runs DIR` "
+                  "make some.", ""]
+    lines += ["## Methods", "",
+              "- Our numbers: mean ± sample std (ddof = 1) over seeds; n = finished runs; diverged runs counted "
+              "separately (the papers print 'nan').",
+              "- Ours against the paper (tables): two-sided two-sample t-tests from summary statistics "
+              "(scipy `ttest_ind_from_stats`), Welch's and Student's; Holm within each table.",
+              "- Claims: Welch's test on per-seed values of our two arms; training-time claims on per-run mean "
+              "epoch times on the same hardware; 'comparable' claims by two one-sided tests (TOST); Holm within "
+              "each claim.",
+              "- Seeds needed: smallest n per arm whose two-sided Welch test at alpha 0.05 has power 0.8 "
+              "(noncentral t), `analysis.stats.seeds_needed`.", ""]
+    text = "\n".join(lines)
+    out.write_text(text)
+    html_path = None
+    if html:
+        html_path = out.with_suffix(".html")
+        html_path.write_text(_md_to_html(text, "Reproduction report"))
+    return {"report": out, "html": html_path, "tables": table_paths, "figures": figure_paths, "summary": summary,
+            "evidence": evidence, "comparison": cmp, "marks": (marks_printed, marks_assumed)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="./reproduce.sh report",
+                                description="Write the reproduction report (claims, verdicts, rebuilt tables).")
+    p.add_argument("--runs", default=os.environ.get("REPRO_RUNS", "runs"),
+                   help="folder of run records (default: $REPRO_RUNS or runs/)")
+    p.add_argument("--out", default=str(ROOT / "results" / "report.md"), help="report file (Markdown)")
+    p.add_argument("--tables-dir", help="where the rebuilt tables go (default: tables/ next to the report)")
+    p.add_argument("--figures-dir", help="also draw the record-based figures into this folder")
+    p.add_argument("--html", action="store_true", help="also write the report as HTML")
+    p.add_argument("--which", choices=["best", "final"], default="best",
+                   help="our accuracy per run: best over epochs (as the papers) or final epoch")
+    p.add_argument("--alpha", type=float, default=0.05)
+    args = p.parse_args(argv)
+    res = build_report(args.runs, out=args.out, tables_dir=args.tables_dir, figures_dir=args.figures_dir,
+                       html=args.html, which=args.which, alpha=args.alpha)
+    counts = res["summary"]["verdict"].value_counts().to_dict()
+    print(f"report: {res['report']}" + (f" and {res['html']}" if res["html"] else ""))
+    print(f"tables: {len(res['tables']) // 2} tables in {Path(res['tables'][0]).parent if res['tables'] else '-'}")
+    print("verdicts: " + ", ".join(f"{k} {counts.get(k, 0)}" for k in ("supported", "not supported", "not yet run")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

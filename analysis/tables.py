@@ -1,0 +1,265 @@
+"""The papers' tables rebuilt with our numbers, as Markdown and LaTeX.
+
+    from analysis.tables import write_tables
+    write_tables(compare(load_paper(), load_records("runs/")), "results/tables")
+    # -> results/tables/ela.table1.md, ela.table1.tex, dla.table1.md, ...
+
+Each table keeps the paper's rows in the paper's order, one block per dataset and metric
+(the paper's column groups), with the columns
+
+    row | paper (mean +- std, n) | ours (mean +- std, n) | delta | p (Welch / Student) | p Holm | seeds/arm
+
+``ours`` says "not yet run" where no run exists. A cell computed from smoke-scale runs
+carries the marker "†" (and the stand-in dataset it ran on), and the table opens with the
+banner "SMOKE RUN — not comparable with the paper"; "‡" marks runs trained with another
+recipe than the paper's. The per-seed values follow each table.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import pandas as pd
+
+__all__ = ["TABLE_TITLES", "SMOKE_BANNER", "DATASET_NAMES", "METRIC_NAMES", "table_markdown", "table_latex",
+           "write_tables", "md_table", "fmt_p", "ours_cell", "paper_cell", "table_id"]
+
+SMOKE_MARK, RECIPE_MARK = "†", "‡"
+SMOKE_BANNER = "SMOKE RUN — not comparable with the paper"
+
+TABLE_TITLES = {
+    "ela.table1": "ELA Table 1: top-1 accuracy (%) with ResNet backbones on CIFAR-10 and CIFAR-100",
+    "ela.table2": "ELA Table 2: top-1 / top-5 accuracy (%) on ImageNet-1K, ResNet-50 and ResNet-101",
+    "ela.table3": "ELA Table 3: training time per epoch (hours) on ImageNet-1K",
+    "ela.table4": "ELA Table 4: EBQM against threshold-based and fixed layer pruning, CIFAR-100",
+    "ela.table6": "ELA Table 6: distributions in EBQM, CIFAR-100",
+    "ela.table7": "ELA Table 7 (appendix): quantile mappings, CIFAR-100",
+    "dla.table1": "DLA Table 1: testing accuracy (%) on CIFAR-10 and CIFAR-100",
+    "dla.table2": "DLA Table 2: top-1 / top-5 accuracy (%) on ImageNet-1K",
+    "dla.table4": "DLA Table 4: recurrent blocks in DLA-L-110, CIFAR-100",
+    "dla.table5": "DLA Table 5: the function applied to c^{m-1} in the DSU, CIFAR-100",
+    "dla.table6": "DLA Table 6: recurrent blocks in LII (the DIANet arrangement), CIFAR-100",
+    "dia.table3": "DIA Table III: self-attention modules with and without DIA, CIFAR-10/100 (n = 15)",
+    "dia.table4": "DIA Table IV: self-attention modules against DIA-LSTM on CIFAR-100",
+    "dia.table6": "DIA Table VI: self-attention modules against DIA-LSTM on STL-10",
+    "dia.table7": "DIA Table VII: self-attention modules against DIA-LSTM on mini-ImageNet",
+    "dia.table8": "DIA Table VIII: self-attention modules against DIA-LSTM on ImageNet",
+    "dia.table11": "DIA Table XI: chest X-ray pneumonia classification (n = 15)",
+    "dia.table12": "DIA Table XII: reduction ratio, ResNet164 on CIFAR-100",
+    "dia.table13": "DIA Table XIII: SENet and DIA-LSTM at different depths, CIFAR-100",
+    "dia.table14": "DIA Table XIV: output activation and stacked cells of DIANet164, CIFAR-100",
+    "dia.table15": "DIA Table XV: DIA-LSTM removed from one stage of ResNet164, CIFAR-100",
+    "dia.table16": "DIA Table XVI: training without BatchNorm on CIFAR-100 ('nan' = numerical explosion)",
+    "dia.table17": "DIA Table XVII: training without data augmentation, ResNet164",
+}
+DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet-1K", "stl10": "STL-10",
+                 "miniimagenet": "mini-ImageNet", "chestxray": "chest X-ray", "fashionmnist": "Fashion-MNIST",
+                 "fake": "FakeData"}
+METRIC_NAMES = {"top1": "top-1 accuracy (%)", "top5": "top-5 accuracy (%)",
+                "epoch_time_h": "training time per epoch (h)", "acc_pneumonia": "accuracy, pneumonia (%)",
+                "acc_normal": "accuracy, normal (%)", "acc_all": "accuracy, all (%)"}
+HEADERS = ["row", "paper (mean ± std, n)", "ours (mean ± std, n)", "Δ (ours − paper)", "p (Welch / Student)",
+           "p Holm", "seeds/arm"]
+
+
+def table_id(paper: str, table: str) -> str:
+    return f"{paper}.{table}"
+
+
+def _finite(x: Any) -> bool:
+    try:
+        return math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def fmt_p(p: Any) -> str:
+    if not _finite(p):
+        return "—"
+    p = float(p)
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _fmt_num(x: float, metric: str) -> str:
+    return f"{x:.3g}" if metric == "epoch_time_h" else f"{x:.2f}"
+
+
+def paper_cell(r: dict) -> str:
+    mean = str(r["paper_mean_str"]).strip()
+    if mean.lower() == "nan":
+        return "nan (diverged)"
+    s = mean
+    if str(r["paper_std_str"]).strip():
+        s += f" ± {r['paper_std_str']}"
+    if str(r["paper_n_str"]).strip():
+        s += f" (n={r['paper_n_str']})"
+    if str(r.get("pmark", "")).strip():
+        s += f" {r['pmark']}"
+    return s
+
+
+def ours_cell(r: dict) -> str:
+    status = r["status"]
+    if status == "not implemented":
+        return "not implemented here"
+    if status == "not yet run":
+        return "not yet run"
+    if status == "running":
+        s = f"running ({r['n_running']})"
+    elif status == "diverged":
+        s = f"diverged ({r['n_diverged']}/{r['n_diverged']})"
+    else:
+        n, metric = int(r["ours_n"]), r["metric"]
+        s = _fmt_num(r["ours_mean"], metric)
+        if n > 1 and _finite(r["ours_std"]):
+            s += f" ± {_fmt_num(r['ours_std'], metric)}"
+        s += f" (n={n})"
+        extra = []
+        if r["n_diverged"]:
+            extra.append(f"{r['n_diverged']} diverged")
+        if r["n_running"]:
+            extra.append(f"{r['n_running']} running")
+        if extra:
+            s += " [" + ", ".join(extra) + "]"
+    if r.get("recipe_note"):
+        s += f" {RECIPE_MARK}"
+    if r["smoke"]:
+        s = f"{SMOKE_MARK} {s} [smoke{', ' + r['stand_in'] if r['stand_in'] else ''}]"
+    return s
+
+
+def _row_cells(r: dict) -> list[str]:
+    seeds = r["seeds_needed"]
+    seeds_s = "—" if not _finite(seeds) and seeds != float("inf") else (">1e8" if seeds == float("inf")
+                                                                       else str(int(seeds)))
+    p = "—" if not _finite(r["p_welch"]) else f"{fmt_p(r['p_welch'])} / {fmt_p(r['p_student'])}"
+    delta = f"{r['delta']:+.2f}" if _finite(r["delta"]) and r["metric"] != "epoch_time_h" else "—"
+    return [str(r["row"]), paper_cell(r), ours_cell(r), delta, p, fmt_p(r["p_holm"]), seeds_s]
+
+
+def _blocks(cmp: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    order = list(dict.fromkeys(zip(cmp["dataset"], cmp["metric"])))
+    out = []
+    for dataset, metric in order:
+        part = cmp[(cmp["dataset"] == dataset) & (cmp["metric"] == metric)]
+        out.append((f"{DATASET_NAMES.get(dataset, dataset)} — {METRIC_NAMES.get(metric, metric)}", part))
+    return out
+
+
+def md_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A GitHub-flavoured Markdown table ('|' in cells escaped)."""
+    def cell(x: Any) -> str:
+        return str(x).replace("|", "\\|").replace("\n", " ")
+    lines = ["| " + " | ".join(cell(h) for h in headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _legend(cmp: pd.DataFrame, which: str) -> list[str]:
+    lines = [
+        f"Ours: {which} test accuracy over epochs of each run, mean ± sample std (ddof = 1) over n runs (seeds). "
+        "p: two-sided two-sample t-tests of our mean against the paper's from summary statistics "
+        "(Welch / Student's, DIA's test), only where the paper prints std and n; "
+        "p Holm: Welch p Holm-corrected over the tested rows of this table; "
+        "seeds/arm: runs per arm a Welch test needs to detect the observed Δ (power 0.8, α 0.05). "
+        "'*' after a paper cell: the paper's significance mark (p < 0.05 against its reference row).",
+    ]
+    if cmp["smoke"].any():
+        lines.append(f"{SMOKE_MARK} smoke-scale run (few epochs on a subset, possibly a stand-in dataset): "
+                     "not comparable with the paper.")
+    if cmp["recipe_note"].astype(bool).any():
+        lines.append(f"{RECIPE_MARK} trained with another recipe than the paper's: "
+                     + "; ".join(sorted(set(cmp.loc[cmp['recipe_note'].astype(bool), 'recipe_note']))) + ".")
+    if (cmp["metric"] == "epoch_time_h").any():
+        lines.append("Training time: the paper's hardware is not stated; compare ratios between models "
+                     "(reproduction report), not hours.")
+    return lines
+
+
+def _seed_lines(cmp: pd.DataFrame) -> list[str]:
+    lines = []
+    for r in cmp.to_dict("records"):
+        if r["ours_n"]:
+            vals = ", ".join(f"{v:.2f}" for v in r["ours_values"])
+            seeds = ", ".join(str(s) for s in r["ours_seeds"])
+            lines.append(f"- {r['row']} ({DATASET_NAMES.get(r['dataset'], r['dataset'])}, {r['metric']}): "
+                         f"seeds {seeds} → {vals}{' (smoke)' if r['smoke'] else ''}")
+    return lines
+
+
+def table_markdown(cmp: pd.DataFrame, which: str = "best") -> str:
+    """One paper table (the rows of ``compare`` for one paper and table) as Markdown."""
+    paper, table = cmp["paper"].iloc[0], cmp["table"].iloc[0]
+    tid = table_id(paper, table)
+    out = [f"# {TABLE_TITLES.get(tid, tid)}", ""]
+    if cmp["smoke"].any():
+        out += [f"> **{SMOKE_BANNER}.** Cells marked {SMOKE_MARK} come from smoke-scale runs.", ""]
+    n_run = int((cmp["ours_n"] > 0).sum())
+    out += [f"Rows with our runs: {n_run} of {len(cmp)}; not yet run: {int((cmp['status'] == 'not yet run').sum())}.",
+            ""]
+    for title, part in _blocks(cmp):
+        out += [f"## {title}", "", md_table(HEADERS, [_row_cells(r) for r in part.to_dict("records")]), ""]
+    out += [line for line in _legend(cmp, which)] + [""]
+    seeds = _seed_lines(cmp)
+    if seeds:
+        out += ["Per-seed values:", ""] + seeds + [""]
+    return "\n".join(out)
+
+
+_LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_LATEX_SYMBOLS = {"±": r"$\pm$", "†": r"$^\dagger$", "‡": r"$^\ddagger$", "—": "--", "Δ": r"$\Delta$",
+                  "−": "-", "α": r"$\alpha$", "→": r"$\to$", "<": r"$<$", ">": r"$>$"}
+
+
+def latex_escape(s: Any) -> str:
+    out = []
+    for ch in str(s):
+        out.append(_LATEX_ESCAPES.get(ch) or _LATEX_SYMBOLS.get(ch) or ch)
+    return "".join(out)
+
+
+def table_latex(cmp: pd.DataFrame, which: str = "best") -> str:
+    """One paper table as a LaTeX ``table`` (booktabs)."""
+    paper, table = cmp["paper"].iloc[0], cmp["table"].iloc[0]
+    tid = table_id(paper, table)
+    ncol = len(HEADERS)
+    lines = []
+    if cmp["smoke"].any():
+        lines.append(f"% {SMOKE_BANNER}")
+    lines += [r"\begin{table}[t]", r"\centering", r"\small",
+              rf"\caption{{{latex_escape(TABLE_TITLES.get(tid, tid))}}}", rf"\label{{tab:repro-{paper}-{table}}}",
+              r"\begin{tabular}{l" + "l" * (ncol - 1) + "}", r"\toprule"]
+    if cmp["smoke"].any():
+        lines.append(rf"\multicolumn{{{ncol}}}{{l}}{{\textbf{{{latex_escape(SMOKE_BANNER)}}}}} \\")
+        lines.append(r"\midrule")
+    lines.append(" & ".join(latex_escape(h) for h in HEADERS) + r" \\")
+    for title, part in _blocks(cmp):
+        lines.append(r"\midrule")
+        lines.append(rf"\multicolumn{{{ncol}}}{{l}}{{\textit{{{latex_escape(title)}}}}} \\")
+        for r in part.to_dict("records"):
+            lines.append(" & ".join(latex_escape(c) for c in _row_cells(r)) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    notes = " ".join(_legend(cmp, which))
+    lines += [r"\par\smallskip\footnotesize " + latex_escape(notes), r"\end{table}", ""]
+    return "\n".join(lines)
+
+
+def write_tables(cmp: pd.DataFrame, out_dir: str | Path, which: str = "best",
+                 tables: Iterable[str] | None = None) -> list[Path]:
+    """Write ``<paper>.<table>.md`` and ``.tex`` for every paper table in ``cmp`` (or only
+    the ids in ``tables``, e.g. ``['ela.table1']``); returns the paths written."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    wanted = set(tables) if tables is not None else None
+    written = []
+    for (paper, table), part in cmp.groupby(["paper", "table"], sort=False):
+        tid = table_id(paper, table)
+        if wanted is not None and tid not in wanted:
+            continue
+        md, tex = out_dir / f"{tid}.md", out_dir / f"{tid}.tex"
+        md.write_text(table_markdown(part, which))
+        tex.write_text(table_latex(part, which))
+        written += [md, tex]
+    return written

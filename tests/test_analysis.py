@@ -1,0 +1,411 @@
+"""analysis/: records -> comparison with the papers -> rebuilt tables, claims, report, figures.
+
+The fixture is a folder of hand-made run records (record.json as experiments.run writes
+them) with chosen accuracies; every expected mean, std, t, df and p is worked out here
+from the formulas (Welch: t = (m1 - m2) / sqrt(s1^2/n1 + s2^2/n2), Welch-Satterthwaite df;
+Student: pooled variance, df = n1 + n2 - 2), only the t distribution's tail comes from scipy.
+The figures are drawn from the records (and checkpoints) of real smoke-scale runs.
+"""
+import json
+import math
+import warnings
+from pathlib import Path
+
+import pytest
+from scipy import stats as sps
+
+from analysis.claims import CLAIMS, evaluate_claims, tost
+from analysis.compare import compare
+from analysis.records import load_curves, load_ela_decisions, load_paper, load_records, matches, paper_keys
+from analysis.report import build_report
+from analysis.tables import SMOKE_BANNER, write_tables
+from experiments.config import RunConfig
+
+H100 = "NVIDIA H100 80GB HBM3"
+
+
+# --------------------------------------------------------------------------- hand-made records
+def write_record(root: Path, model: str, dataset: str, seed: int, best: float | None, *, final: float | None = None,
+                 status: str = "done", scale: str = "full", recipe: str = "cifar", model_kwargs=None, pruning=None,
+                 epoch_times=(10.0, 10.0), gpu: str = H100) -> Path:
+    cfg = RunConfig(model=model, dataset=dataset, recipe=recipe, scale=scale, seed=seed,
+                    model_kwargs=model_kwargs or {}, pruning=pruning or {})
+    epochs = [{"epoch": i, "lr": 0.1, "train_loss": 1.0, "train_acc": 50.0, "test_loss": 1.0,
+               "test_top1": (best if best is not None else 0.0) - (len(epoch_times) - 1 - i) * 0.5,
+               "test_top5": 99.0, "epoch_time_s": t, "eval_time_s": 1.0, "images_per_s": 5000.0}
+              for i, t in enumerate(epoch_times)]
+    final = best if final is None else final
+    rec = {
+        "run_name": cfg.run_name, "run_hash": cfg.run_hash(), "config": cfg.to_dict(), "smoke": scale == "smoke",
+        "seed": seed, "status": status, "params": 123456, "macs_per_image": 1e8,
+        "environment": {"device": "cuda:0", "gpu": gpu, "torch": "2.14.1", "cpu_threads": 16},
+        "git": {"commit": "abc", "dirty": False}, "epochs_done": len(epochs), "epochs_total": len(epochs),
+        "epochs": epochs if status != "diverged" else epochs[:1],
+        "final": None if status == "diverged" or best is None else {"test_top1": final, "test_top5": 99.0,
+                                                                     "test_loss": 1.0},
+        "best": None if status == "diverged" or best is None else {"test_top1": best, "test_top5": 99.0,
+                                                                    "epoch": len(epochs) - 1},
+        "diverged": status == "diverged", "callbacks": {}, "train_time_s": sum(epoch_times),
+    }
+    d = root / cfg.run_name
+    d.mkdir(parents=True)
+    (d / "record.json").write_text(json.dumps(rec))
+    return d
+
+
+ELA56 = [74.5, 74.9, 74.7, 74.6, 74.8]           # ELA-56, CIFAR-100: mean 74.7, var 0.025
+MRLAL56 = [73.9, 74.1, 74.0, 73.8, 74.2]         # MRLA-L-56, CIFAR-100: mean 74.0
+THRESH56 = [73.0, 73.4, 73.2]                    # ELA-56 threshold pruning: mean 73.2, var 0.04
+DLAL20 = [92.0, 92.1, 91.9]                      # DLA-L-20, CIFAR-10: mean 92.0, var 0.01
+MRLAL20 = [92.6, 92.7, 92.5]                     # MRLA-L-20, CIFAR-10: mean 92.6, var 0.01
+ELA20 = [93.5, 93.6]                             # ELA-20, CIFAR-10
+DIA83_NOBN = [70.1, 70.5]
+
+
+@pytest.fixture(scope="module")
+def fixture_runs(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("handmade-runs")
+    for s, v in enumerate(ELA56):
+        write_record(root, "ela_resnet56", "cifar100", s, v)
+    for s, v in enumerate(MRLAL56):
+        write_record(root, "mrla_l_resnet56", "cifar100", s, v)
+    for s, v in enumerate(THRESH56):
+        write_record(root, "ela_resnet56", "cifar100", s, v, pruning={"method": "threshold", "tau": 0.1})
+    for s, v in enumerate(DLAL20):
+        write_record(root, "dla_l_resnet20", "cifar10", s, v)
+    for s, v in enumerate(MRLAL20):
+        write_record(root, "mrla_l_resnet20", "cifar10", s, v, epoch_times=(9.0 + 0.1 * s,) * 2)
+    for s, v in enumerate(ELA20):
+        write_record(root, "ela_resnet20", "cifar10", s, v, epoch_times=(7.0 + 0.05 * s,) * 2)
+    for s, t in enumerate((10.0, 10.1)):
+        write_record(root, "mrla_b_resnet20", "cifar10", s, 92.0, epoch_times=(t, t))
+    nobn = {"use_bn": False}
+    for s, v in enumerate(DIA83_NOBN):
+        write_record(root, "dia_resnet83", "cifar100", s, v, recipe="dia_resnet",
+                     model_kwargs={"use_bn": False, "attn_kwargs": {"reduction": 16}})
+    for s in range(2):
+        write_record(root, "resnet83", "cifar100", s, None, status="diverged", recipe="dia_resnet", model_kwargs=nobn)
+        write_record(root, "se_resnet83", "cifar100", s, None, status="diverged", recipe="dia_resnet",
+                     model_kwargs={"use_bn": False, "attn_kwargs": {"bias": True}})
+    write_record(root, "resnet20", "fashionmnist", 0, 55.0, scale="smoke")       # a smoke run
+    write_record(root, "se_resnet56", "cifar100", 0, 70.0, status="running")     # an unfinished run
+    write_record(root, "resnet56", "cifar100", 0, 72.0, model_kwargs={"skip": False})  # figure-only setting
+    bad = root / "broken-run"
+    bad.mkdir()
+    (bad / "record.json").write_text("{not json")
+    return root
+
+
+@pytest.fixture(scope="module")
+def runs(fixture_runs):
+    with pytest.warns(UserWarning, match="unreadable run record"):
+        return load_records(fixture_runs)
+
+
+@pytest.fixture(scope="module")
+def cmp(runs):
+    return compare(load_paper(), runs)
+
+
+def row_of(cmp, table, row, dataset, paper="ela", metric="top1"):
+    sel = cmp[(cmp["paper"] == paper) & (cmp["table"] == table) & (cmp["row"] == row) & (cmp["dataset"] == dataset)
+              & (cmp["metric"] == metric)]
+    assert len(sel) == 1, (table, row, dataset, len(sel))
+    return sel.iloc[0]
+
+
+def mean_var(x):
+    m = sum(x) / len(x)
+    return m, sum((v - m) ** 2 for v in x) / (len(x) - 1)
+
+
+def welch_by_hand(x, m2, s2, n2):
+    m1, v1 = mean_var(x)
+    a, b = v1 / len(x), s2**2 / n2
+    t = (m1 - m2) / math.sqrt(a + b)
+    df = (a + b) ** 2 / (a**2 / (len(x) - 1) + b**2 / (n2 - 1))
+    return t, df, 2 * sps.t.sf(abs(t), df)
+
+
+def student_by_hand(x, m2, s2, n2):
+    m1, v1 = mean_var(x)
+    n1 = len(x)
+    sp2 = ((n1 - 1) * v1 + (n2 - 1) * s2**2) / (n1 + n2 - 2)
+    t = (m1 - m2) / math.sqrt(sp2 * (1 / n1 + 1 / n2))
+    df = n1 + n2 - 2
+    return t, df, 2 * sps.t.sf(abs(t), df)
+
+
+# --------------------------------------------------------------------------- records
+def test_records_one_row_per_run_and_unreadable_skipped(runs):
+    assert len(runs) == 5 + 5 + 3 + 3 + 3 + 2 + 2 + 2 + 2 + 2 + 1 + 1 + 1
+    ela = runs[(runs["model"] == "ela_resnet56") & (runs["variant"] == "")]
+    assert sorted(ela["best_top1"]) == sorted(ELA56) and set(ela["status"]) == {"done"}
+    assert ela["epoch_time_mean_s"].tolist() == [10.0] * 5 and (ela["hardware"] == H100).all()
+    assert runs.loc[runs["model"] == "resnet20", "smoke"].tolist() == [True]
+    assert runs.loc[runs["model"] == "resnet83", "status"].tolist() == ["diverged", "diverged"]
+
+
+def test_paper_keys_name_runs_as_the_papers_do():
+    k = paper_keys({"model": "dia_resnet164", "model_kwargs": {"use_bn": False, "attn_kwargs": {"reduction": 16}}})
+    assert (k["paper_model"], k["backbone"], k["depth"], k["variant"]) == ("dia", "resnet", 164, "no_bn;r=16")
+    assert paper_keys({"model": "dia_resnet164"})["tokens"]["r"] == 4 and paper_keys({"model": "dia_resnet164"})["variant"] == ""
+    assert paper_keys({"model": "dia_resnet164", "model_kwargs": {"attn_stages": [0, 1]}})["variant"] == "stages_removed=3"
+    assert paper_keys({"model": "dla_l_resnet110", "model_kwargs": {"attn_kwargs": {"cell": "lstm"}}})["variant"] == "cell=lstm"
+    assert paper_keys({"model": "ela_resnet56", "pruning": {"mapping": "gqm"}})["variant"] == "qm=gqm"
+    assert paper_keys({"model": "ela_resnet56", "pruning": {"mapping": "normal"}})["variant"] == "cdf=normal"
+    assert paper_keys({"model": "ela_resnet56", "pruning": {"mapping": "identity"}})["variant"] == "pruning=threshold"
+    assert paper_keys({"model": "se_wrn52_4"})["backbone"] == "wrn52_4"
+    assert paper_keys({"model": "dia_resnet50_imagenet"})["tokens"]["r"] == 20  # the family's ImageNet default
+    assert paper_keys({"model": "no_such_model"})["paper_model"] is None
+
+
+def test_matching_respects_variants():
+    row = {"model": "dia", "backbone": "resnet", "depth": "164", "dataset": "cifar100", "variant": ""}
+    plain = {**paper_keys({"model": "dia_resnet164"}), "dataset": "cifar100", "smoke": False}
+    no_bn = {**paper_keys({"model": "dia_resnet164", "model_kwargs": {"use_bn": False}}), "dataset": "cifar100",
+             "smoke": False}
+    assert matches(row, plain) and not matches(row, no_bn)
+    assert matches({**row, "variant": "r=4"}, plain) and not matches({**row, "variant": "r=16"}, plain)
+    assert not matches({**row, "dataset": "cifar10"}, plain)
+    # settings without a results.csv column keep a run out of the plain rows (DIA Fig. 10's k blocks)
+    se = {"model": "se", "backbone": "resnet", "depth": "164", "dataset": "cifar100", "variant": ""}
+    some_blocks = paper_keys({"model": "se_resnet164", "model_kwargs": {"attn_blocks": 3, "attn_kwargs": {"bias": True}}})
+    all_blocks = paper_keys({"model": "se_resnet164", "model_kwargs": {"attn_kwargs": {"bias": True}}})
+    assert not matches(se, {**some_blocks, "dataset": "cifar100"}) and matches(se, {**all_blocks, "dataset": "cifar100"})
+    # a smoke run on a stand-in dataset counts (marked smoke) for every dataset; a full one does not
+    assert matches({**row, "dataset": "cifar10"}, {**plain, "dataset": "fashionmnist", "smoke": True})
+    assert not matches({**row, "dataset": "cifar10"}, {**plain, "dataset": "fashionmnist"})
+
+
+# --------------------------------------------------------------------------- tables against the paper
+def test_mean_std_n_by_hand(cmp):
+    r = row_of(cmp, "table1", "ResNet-56 / ELA", "cifar100")
+    m, v = mean_var(ELA56)
+    assert (r["ours_mean"], r["ours_std"], r["ours_n"]) == (pytest.approx(74.7), pytest.approx(math.sqrt(0.025)), 5)
+    assert r["ours_mean"] == pytest.approx(m) and r["ours_std"] ** 2 == pytest.approx(v)
+    assert r["delta"] == pytest.approx(74.7 - 74.31)
+    assert r["status"] == "no test: paper prints no std/n" and math.isnan(r["p_welch"])  # ELA Table 1 prints no std
+
+
+def test_welch_student_and_holm_by_hand(cmp):
+    # ELA Table 4: EBQM-56 (74.31 +- 0.24, n=5) <- the default ELA runs; Threshold-56 (73.89 +- 0.44, n=5)
+    ebqm = row_of(cmp, "table4", "56 / EBQM", "cifar100")
+    thr = row_of(cmp, "table4", "56 / Threshold-Based", "cifar100")
+    t, df, p = welch_by_hand(ELA56, 74.31, 0.24, 5)
+    assert (ebqm["t_welch"], ebqm["df_welch"], ebqm["p_welch"]) == (pytest.approx(t), pytest.approx(df), pytest.approx(p))
+    ts, dfs, ps = student_by_hand(ELA56, 74.31, 0.24, 5)
+    assert (ebqm["t_student"], ebqm["p_student"]) == (pytest.approx(ts), pytest.approx(ps)) and dfs == 8
+    t2, df2, p2 = welch_by_hand(THRESH56, 73.89, 0.44, 5)
+    assert thr["p_welch"] == pytest.approx(p2) and thr["ours_n"] == 3
+    lo, hi = sorted([p, p2])  # Holm over the two tested rows of the table
+    want = {lo: min(1, 2 * lo), hi: max(min(1, 2 * lo), hi)}
+    assert ebqm["p_holm"] == pytest.approx(want[p]) and thr["p_holm"] == pytest.approx(want[p2])
+    # the threshold runs do not leak into the EBQM row, nor the fixed-pruning row get any
+    assert row_of(cmp, "table4", "56 / Fixed Layer Pruning", "cifar100")["status"] == "not yet run"
+    # seeds per arm for the observed difference, with our and the paper's sds
+    from analysis.stats import seeds_needed
+    assert ebqm["seeds_needed"] == seeds_needed(74.7 - 74.31, (math.sqrt(0.025), 0.24))
+
+
+def holm_by_hand(ps):
+    """Holm: sort ascending, p~_(i) = max over j <= i of min(1, (m - j + 1) p_(j)); back in input order."""
+    order = sorted(range(len(ps)), key=lambda i: ps[i])
+    out, running = [0.0] * len(ps), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(ps) - rank) * ps[i]))
+        out[i] = running
+    return out
+
+
+def test_dla_rows_and_holm_within_table(cmp):
+    # every tested row of DLA Table 1: (row, dataset, our values, paper mean, std, n)
+    tested = [("ResNet-20 / DLA-L (ours)", "cifar10", DLAL20, 92.96, 0.18, 5),
+              ("ResNet-20 / MRLA-L", "cifar10", MRLAL20, 92.65, 0.08, 5),
+              ("ResNet-56 / MRLA-L", "cifar100", MRLAL56, 74.18, 0.17, 5)]
+    ps = [welch_by_hand(x, m, s, n)[2] for _, _, x, m, s, n in tested]
+    # MRLA-B-20: two runs at 92.0 (sd 0) against 92.15 +- 0.23 (n=5): Welch's df is then n_paper - 1
+    tb = (92.0 - 92.15) / math.sqrt(0.23**2 / 5)
+    tested.append(("ResNet-20 / MRLA-B", "cifar10", [92.0, 92.0], 92.15, 0.23, 5))
+    ps.append(2 * sps.t.sf(abs(tb), 4))
+    table = cmp[(cmp["paper"] == "dla") & (cmp["table"] == "table1") & cmp["p_welch"].notna()]
+    assert len(table) == len(tested)
+    for (row, ds, x, *_), p, h in zip(tested, ps, holm_by_hand(ps)):
+        r = row_of(cmp, "table1", row, ds, paper="dla")
+        assert r["p_welch"] == pytest.approx(p) and r["p_holm"] == pytest.approx(h)
+        assert (r["ours_mean"], r["ours_n"]) == (pytest.approx(sum(x) / len(x)), len(x))
+
+
+def test_smoke_running_diverged_and_missing_cells(cmp):
+    smoke = row_of(cmp, "table1", "ResNet-20", "cifar10")
+    assert smoke["smoke"] and smoke["stand_in"] == "fashionmnist" and smoke["ours_n"] == 1
+    assert row_of(cmp, "table1", "ResNet-56 / SE", "cifar100")["status"] == "running"
+    assert row_of(cmp, "table1", "ResNet-110 / ELA", "cifar100")["status"] == "not yet run"
+    org = row_of(cmp, "table16", "ResNet83 / Origin", "cifar100", paper="dia")
+    assert org["status"] == "diverged" and org["n_diverged"] == 2
+    dia = row_of(cmp, "table16", "ResNet83 / DIA-LSTM (r=16)", "cifar100", paper="dia")
+    assert dia["ours_mean"] == pytest.approx(70.3) and dia["ours_n"] == 2
+    # the plain (with BN) rows of other DIA tables do not take the no-BN runs
+    assert cmp[(cmp["paper"] == "dia") & (cmp["table"] == "table3") & (cmp["depth"] == "83")]["ours_n"].sum() == 0
+    assert row_of(cmp, "table2", "ResNet-50 / A^2", "imagenet")["status"] == "not implemented"
+
+
+def test_rebuilt_tables_markdown_and_latex(cmp, tmp_path):
+    paths = write_tables(cmp, tmp_path)
+    names = {p.name for p in paths}
+    assert {"ela.table1.md", "ela.table1.tex", "ela.table4.md", "dla.table1.tex", "dia.table16.md"} <= names
+    assert len(paths) == 2 * cmp.groupby(["paper", "table"]).ngroups
+    t1 = (tmp_path / "ela.table1.md").read_text()
+    assert SMOKE_BANNER in t1 and "† 55.00 (n=1) [smoke, fashionmnist]" in t1
+    assert "| ResNet-56 / ELA | 94.15 | not yet run |" in t1  # CIFAR-10 block
+    assert "| ResNet-56 / ELA | 74.31 | 74.70 ± 0.16 (n=5) | +0.39 | — | — |" in t1
+    assert "| ResNet-56 / SE | 73.78 | running (1) |" in t1
+    t4 = (tmp_path / "ela.table4.md").read_text()
+    ebqm = row_of(cmp, "table4", "56 / EBQM", "cifar100")
+    assert f"| 56 / EBQM | 74.31 ± 0.24 (n=5) | 74.70 ± 0.16 (n=5) | +0.39 | {ebqm['p_welch']:.3f} / " in t4
+    assert SMOKE_BANNER not in t4
+    assert "| ResNet83 / Origin | nan (diverged) | diverged (2/2) |" in (tmp_path / "dia.table16.md").read_text()
+    tex = (tmp_path / "ela.table1.tex").read_text()
+    assert tex.startswith(f"% {SMOKE_BANNER}") and r"\begin{tabular}" in tex and r"74.70 $\pm$ 0.16 (n=5)" in tex
+    assert r"$^\dagger$" in tex and "ResNet-20 / ELA" in tex
+
+
+def test_final_instead_of_best(runs):
+    cmp_final = compare(load_paper(), runs, which="final")
+    assert row_of(cmp_final, "table1", "ResNet-56 / ELA", "cifar100")["ours_mean"] == pytest.approx(74.7)
+
+
+# --------------------------------------------------------------------------- claims and report
+def test_claims_verdicts_on_the_fixture(runs):
+    summary, evidence = evaluate_claims(runs, load_paper())
+    verdict = dict(zip(summary["claim"], summary["verdict"]))
+    assert verdict["ela.beats_mrla_l"] == "supported"            # 74.7 vs 74.0 (56), 93.55 vs 92.6 (20)
+    assert verdict["dla.l_beats_mrla_l"] == "not supported"      # 92.0 vs 92.6: the other way round
+    assert verdict["dia.stable_without_bn"] == "supported"       # DIA trains, ResNet and SE diverge
+    assert verdict["ela.faster_than_mrla_b"] == "supported"      # 7.025 s vs 10.05 s: 30.1% less
+    assert verdict["ela.ebqm_beats_alternatives"] == "supported"  # 74.7 vs 73.2
+    assert verdict["ela.beats_baselines"] == "not yet run"       # the only ResNet-20 run is a smoke run
+    assert verdict["dia.lstm_beats_sams"] == "not yet run"
+    assert set(summary["verdict"]) <= {"supported", "not supported", "not yet run"}
+    assert len(summary) == len(CLAIMS)
+    ev = evidence[(evidence["claim"] == "ela.beats_mrla_l") & (evidence["result"] != "not yet run")]
+    assert len(ev) == 2
+    p56 = sps.ttest_ind(ELA56, MRLAL56, equal_var=False).pvalue
+    r56 = ev[ev["context"] == "CIFAR-100, ResNet-56"].iloc[0]
+    assert r56["p"] == pytest.approx(p56) and r56["delta"] == pytest.approx(0.7)
+    assert r56["paper_subject"] == "74.31" and r56["paper_delta"] == pytest.approx(74.31 - 74.13)
+    speed = evidence[(evidence["claim"] == "ela.faster_than_mrla_b") & (evidence["result"] == "supported")].iloc[0]
+    assert speed["delta"] == pytest.approx(1 - 7.025 / 10.05) and speed["hardware"] == H100
+    smoke = summary[summary["claim"] == "ela.beats_baselines"].iloc[0]
+    assert smoke["smoke_only"]
+
+
+def test_tost_equivalence():
+    assert tost([72.0, 72.1, 71.9, 72.05], [72.02, 71.98, 72.1, 71.95], margin=0.5) < 0.05
+    assert tost([72.0, 72.1, 71.9], [73.0, 73.1, 72.9], margin=0.5) > 0.5
+
+
+def test_report_builds_with_verdicts_marks_and_tables(fixture_runs, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = build_report(fixture_runs, out=tmp_path / "report.md", html=True)
+    text = res["report"].read_text()
+    assert "### ela.beats_mrla_l: supported" in text
+    assert "### dla.l_beats_mrla_l: not supported" in text
+    assert "### dia.stable_without_bn: supported" in text
+    assert "### dia.lstm_beats_sams: not yet run" in text
+    assert "| ela.beats_mrla_l | ELA |" in text and "**supported**" in text
+    # DIA Table III's marks recomputed from mean, std, n: 18 agree, 2 disagree (SE-83 and SRM-164 on CIFAR-100)
+    assert "Status counts: agree 18, disagree 2, not_tested 4, reference 20." in text
+    assert "| table3 | cifar100 | ResNet164 / SRM / Acc. with DIA |" in text
+    assert "resnet56" in text.split("## Runs")[1]  # the no-skip run matches no paper row: listed
+    assert (tmp_path / "tables" / "ela.table1.md").exists() and (tmp_path / "tables" / "dia.table3.tex").exists()
+    assert res["html"].read_text().startswith("<!doctype html>") and "<table>" in res["html"].read_text()
+
+
+def test_report_without_records(tmp_path):
+    res = build_report(tmp_path / "no-runs", out=tmp_path / "r.md")
+    text = res["report"].read_text()
+    assert "No run records yet" in text
+    assert set(res["summary"]["verdict"]) == {"not yet run"}
+    assert "| ResNet-20 | 91.35 | not yet run |" in (tmp_path / "tables" / "ela.table1.md").read_text()
+
+
+def test_cli_report_subcommand(fixture_runs, tmp_path, capsys):
+    from experiments.cli import main
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["report", "--runs", str(fixture_runs), "--out", str(tmp_path / "rep.md")]) == 0
+    assert (tmp_path / "rep.md").exists() and "verdicts: supported" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- figures from real smoke runs
+@pytest.fixture
+def one_thread():
+    """Tiny models: one torch thread (more only add overhead, and oversubscribe a busy machine)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def smoke_runs(tmp_path_factory):
+    from analysis.smoke_runs import make_smoke_runs
+
+    root = tmp_path_factory.getbasetemp() / "analysis-smoke-runs"  # shared with test_notebooks.py
+    make_smoke_runs(root)
+    return root
+
+
+def test_all_figures_build_from_smoke_runs(smoke_runs, tmp_path, one_thread):
+    from analysis import figures as F
+
+    runs = load_records(smoke_runs)
+    assert len(runs) >= 10 and runs["smoke"].all() and (runs["status"] == "done").all()
+    decisions = load_ela_decisions(smoke_runs)
+    assert len(decisions) and decisions["kl"].notna().all()
+    curves = load_curves(smoke_runs)
+    assert curves["no_skip"].sum() > 0
+    paths = F.record_figures(runs, curves, decisions, load_paper(), tmp_path)
+    paths += F.model_figures(runs, tmp_path, data_root=None, n=8)
+    names = {p.name for p in paths}
+    for stem in ("ela_fig2a_layer_attention", "ela_fig2b_accuracy_vs_depth", "ela_fig4_epoch_time",
+                 "ela_kl_before_after_ebqm", "dla_fig2_layer_attention", "dla_fig4_accuracy_vs_depth",
+                 "dia_fig2_attention_correlation", "dia_fig11_gini_importance", "dia_fig13_stage_gradients",
+                 "dia_fig14_no_skip"):
+        for ext in ("png", "pdf"):
+            assert f"{stem}.{ext}" in names
+    for p in paths:
+        assert p.exists() and p.stat().st_size > 1000, p
+
+
+def test_model_probes_on_a_smoke_checkpoint(smoke_runs, one_thread):
+    import numpy as np
+
+    from analysis import probes
+
+    runs = load_records(smoke_runs)
+    ela = runs[runs["model"] == "ela_resnet20"].iloc[0]
+    model, record = probes.load_run_model(ela["run_dir"])
+    x, y = probes.sample_batch("fake", None, 8)
+    scores = probes.layer_attention_scores(model, x)
+    assert sorted(scores) == [0, 1, 2]
+    for s, m in scores.items():  # every attending row sums to 1 over the layers it retrieves from
+        rows = ~np.isnan(m).all(1)
+        assert np.allclose(np.nansum(m[rows], 1), 1.0, atol=1e-5)
+    pruned = record["callbacks"]["ela_pruning"]["pruned"]
+    for name in pruned:  # a pruned ELA layer retrieves nothing: its row is empty
+        s, b = int(name[1]), int(name.split(".b")[1])
+        assert np.isnan(scores[s][b]).all()
+    dia = runs[(runs["model"] == "dia_resnet20") & (runs["variant"] == "")].iloc[0]
+    model, _ = probes.load_run_model(dia["run_dir"])
+    corr = probes.attention_correlations(model, x)
+    assert corr["r"].between(-1, 1).all() and set(corr["stage"]) == {0, 1, 2}
+    gini = probes.gini_importance(model, x, n_estimators=5)
+    assert np.allclose(np.nansum(gini[0][1:], 1), 1.0)
+    grads = probes.stage_gradients(model, x, y)
+    assert sorted(grads["stage"].unique()) == [1, 2, 3] and (grads["abs_grad"] >= 0).all()
