@@ -37,6 +37,10 @@ subcommands:
            disagree beyond the paper's rounding (`params --paper dia --table table4`);
            every explained difference is in results/paper/params_differences.csv
 
+  report   the reproduction report: every claim of the three papers, the evidence so far
+           (paper vs ours, p-values, n) and a verdict -> results/report.md, results/tables/
+  bench    training-speed benchmark of the ELA/DLA Table 1 models (images/s, per-epoch time,
+           peak memory; reference vs fast pipeline) -> results/bench/ (`bench --help`)
 examples:
   ./reproduce.sh table1 --profile smoke      # ELA Table 1 on Fashion-MNIST, CPU (< 10 min)
   ./reproduce.sh dia.table4 --dry-run        # the run list and its estimated GPU-hours
@@ -98,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("test", help="run the test suite")
     sub.add_parser("run", help="train and evaluate one configuration", add_help=False)
     sub.add_parser("report", help="reproduction report: claims, verdicts, rebuilt tables", add_help=False)
+    sub.add_parser("bench", help="training-speed benchmark (images/s, epoch time, memory)", add_help=False)
     p = sub.add_parser("list", help="list paper tables, models or attention modules")
     p.add_argument("what", nargs="?", default="tables", choices=["tables", "models", "attention"])
     p.add_argument("pattern", nargs="?", default="*", help="shell-style pattern, e.g. 'dia_*'")
@@ -116,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
         from analysis.report import main as report_main
 
         return report_main(argv[1:])
+    if argv and argv[0] == "bench":  # experiments/bench.py parses its own options
+        from .bench import main as bench_main
+
+        return _guard(lambda: bench_main(argv[1:]))
     if argv and not argv[0].startswith("-") and argv[0] not in KNOWN:
         return _guard(lambda: _cmd_table(argv))
     if argv and argv[0] == "status":
@@ -139,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # --------------------------------------------------------------------------- paper tables
-KNOWN = ("test", "list", "params", "run", "status")
+KNOWN = ("test", "list", "params", "run", "status", "bench", "report")
 EXECUTORS = ("local", "slurm", "debug")
 
 
