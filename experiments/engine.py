@@ -146,6 +146,7 @@ def train_epoch(
     dist: DistInfo,
     should_stop: Callable[[], bool],
     progress: Progress | None = None,
+    carry_loss: float = 0.0,
 ) -> TrainResult:
     """Train over ``batches`` (already positioned at ``start_step``).
 
@@ -158,7 +159,9 @@ def train_epoch(
     t0 = time.perf_counter()
     step = start_step
     check_every = 1 if device.type == "cpu" else 20
-    loss_acc = torch.zeros((), device=device)
+    # a run resumed mid-epoch continues the interrupted sum itself (not a separate sum added
+    # later), so the epoch's train loss is bit-identical to an uninterrupted run's
+    loss_acc = torch.full((), carry_loss, device=device)
     correct = torch.zeros((), device=device)
     for x, y in batches:
         torch.manual_seed(mix_seed(seed, epoch, step, 1))

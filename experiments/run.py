@@ -302,13 +302,18 @@ def _train(cfg: RunConfig, dist: DistInfo, run_dir: Path, record_path: Path, ckp
                 for cb in callbacks:
                     cb.on_epoch_start(epoch, model)
             prog = Progress(steps - start, f"epoch {epoch + 1}", enabled=cfg.progress and dist.is_main)
+            partial = state["train_partial"] or {"loss_sum": 0.0, "correct": 0.0, "seen": 0, "seconds": 0.0}
+            # single process: the loss sum of an interrupted epoch continues inside train_epoch
+            # (exact); with several ranks each rank's share restarts at 0 and the all-reduced
+            # part is added here (equal up to float rounding)
+            carry = partial["loss_sum"] if not dist.enabled else 0.0
             res = train_epoch(
                 train_model, data.train_batches(epoch, start), optimizer,
                 lambda s, e=epoch: recipe.lr_at(e + s / steps), seed=cfg.seed, epoch=epoch, start_step=start,
-                steps_total=steps, device=device, amp=amp, dist=dist, should_stop=stop, progress=prog)
+                steps_total=steps, device=device, amp=amp, dist=dist, should_stop=stop, progress=prog,
+                carry_loss=carry)
             prog.close()
-            partial = state["train_partial"] or {"loss_sum": 0.0, "correct": 0.0, "seen": 0, "seconds": 0.0}
-            partial = {"loss_sum": partial["loss_sum"] + res.loss_sum, "correct": partial["correct"] + res.correct,
+            partial = {"loss_sum": partial["loss_sum"] - carry + res.loss_sum, "correct": partial["correct"] + res.correct,
                        "seen": partial["seen"] + res.seen, "seconds": partial["seconds"] + res.seconds}
             if res.diverged:
                 where = {"epoch": epoch, "step": start + res.steps}
