@@ -230,15 +230,27 @@ def _cmd_table(argv: list[str]) -> int:
     if args.executor == "slurm":
         overrides = {k: getattr(args, k) for k in ("partition", "account", "gpus_per_node", "cpus_per_task", "mem_gb",
                                                    "timeout_min", "array_parallelism")}
-        return launch.submit_slurm(table, args.profile, plans, sdir, launch.load_cluster(args.cluster), overrides)
+        return launch.submit_slurm(table, args.profile, plans, sdir, launch.load_cluster(args.cluster), overrides,
+                                   selection=_selection(args))
     est = launch.estimate(plans, sdir.parent / "macs_cache.json")
     print(f"estimated cost: {_cost(est.total_h, est.device)} ({est.method})\n", flush=True)
     if args.executor == "debug":
         return launch.run_debug(plans)
     rc = launch.run_local(plans, sdir)
-    print(f"status: ./reproduce.sh status {table.id} --profile {args.profile}"
-          + ("" if args.out_root == "runs" else f" --out-root {args.out_root}"))
+    print(f"status: ./reproduce.sh status {table.id} --profile {args.profile} {' '.join(_selection(args))}".rstrip())
     return rc
+
+
+def _selection(args) -> list[str]:
+    """The options that chose the runs, to repeat in a `status` command."""
+    out = []
+    for flag, value in (("--seeds", args.seeds), ("--limit", args.limit), ("--epochs", args.epochs),
+                        ("--train-subset", args.train_subset), ("--test-subset", args.test_subset)):
+        if value is not None:
+            out += [flag, str(value)]
+    if args.out_root != "runs":
+        out += ["--out-root", args.out_root]
+    return out
 
 
 def _hours(h: float) -> str:

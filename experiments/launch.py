@@ -144,9 +144,9 @@ def check_data(table: Table, plans: list[Planned], profile: str) -> None:
 #: Sustained training throughput assumed for the FLOP-based estimate, multiply-accumulates per
 #: second per GPU, by input resolution (small CIFAR nets use a GPU far less well than ResNet-50).
 GPU_MACS_PER_S = {32: 3e12, 96: 1e13, 224: 2e13}
-#: The same for the CPU (smoke scale), from ResNet-20 on the 2-core development machine.
-CPU_MACS_PER_S = 7e9
-CPU_RUN_OVERHEAD_S = 8.0  # process start, imports, model build, data loading
+#: The same for the CPU (smoke scale): ELA Table 1's smoke runs on the 2-core development machine.
+CPU_MACS_PER_S = 1.2e10
+CPU_RUN_OVERHEAD_S = 5.0  # process start, imports, model build, data loading
 
 
 @dataclass
@@ -173,10 +173,18 @@ def _macs(cfg: RunConfig, cache: dict) -> float:
     return cache[key]
 
 
-def _bench_records(bench_dir: Path = BENCH_DIR) -> dict[str, tuple[float, str]]:
-    """Measured GPU seconds per training image by (model, dataset, kwargs), from run records
-    under results/bench/ (same format as experiments.run's record.json)."""
-    out = {}
+def _bench_key(model: str, kwargs: dict, dataset: str) -> str:
+    from .data import dataset_info
+
+    return json.dumps([model, kwargs or {}, dataset_info(dataset).resolution], sort_keys=True)
+
+
+def _bench_records(bench_dir: Path = BENCH_DIR) -> dict[str, dict[int, tuple[float, str]]]:
+    """Measured GPU seconds per training image, by (model, kwargs, input resolution) and batch
+    size, from records under results/bench/ in the layout of experiments.run's record.json
+    (``config``, ``epochs[].epoch_time_s``, ``dataset.train_images``, ``world_size``; the
+    fast-pipeline records of ``./reproduce.sh bench`` have it). CPU records are ignored."""
+    out: dict[str, dict[int, tuple[float, str]]] = {}
     if not bench_dir.is_dir():
         return out
     for path in sorted(bench_dir.rglob("*.json")):
@@ -184,13 +192,14 @@ def _bench_records(bench_dir: Path = BENCH_DIR) -> dict[str, tuple[float, str]]:
             rec = json.loads(path.read_text())
             cfg, eps = rec["config"], [e["epoch_time_s"] for e in rec["epochs"]]
             n = rec["dataset"]["train_images"]
-        except (OSError, ValueError, KeyError, TypeError):
+            env = rec.get("environment") or {}
+            if not eps or not n or str(env.get("device") or rec.get("device") or "cpu").startswith("cpu"):
+                continue
+            key = _bench_key(cfg["model"], cfg.get("model_kwargs") or {}, cfg["dataset"])
+        except (OSError, ValueError, KeyError, TypeError, ConfigError):
             continue
-        if not eps or not n or rec.get("environment", {}).get("device", "cuda").startswith("cpu"):
-            continue
-        key = json.dumps([cfg["model"], cfg["dataset"], cfg.get("model_kwargs", {})], sort_keys=True)
-        gpu = str(rec.get("environment", {}).get("gpu", "GPU"))
-        out[key] = (sum(eps) / len(eps) / n * rec.get("world_size", 1), gpu)
+        per_image = sum(eps) / len(eps) / n * rec.get("world_size", 1)
+        out.setdefault(key, {})[int(cfg.get("batch_size") or 0)] = (per_image, str(env.get("gpu") or "GPU"))
     return out
 
 
@@ -213,10 +222,13 @@ def estimate(plans: list[Planned], cache_path: Path | None = None) -> Estimate:
         train_sub, test_sub = cfg.subsets()
         n_train, n_test = train_sub or info.train_size, test_sub or info.test_size
         epochs = cfg.effective_recipe().epochs
-        key = json.dumps([cfg.model, cfg.dataset, cfg.model_kwargs], sort_keys=True)
+        key = _bench_key(cfg.model, cfg.model_kwargs, cfg.dataset)
         if not smoke and key in bench:
             measured += 1
-            seconds = bench[key][0] * n_train * epochs * (1 + n_test / (3 * n_train))
+            by_bs = bench[key]
+            bs = cfg.effective_recipe().batch_size
+            per_image = (by_bs.get(bs) or next(iter(by_bs.values())))[0]  # prefer the recipe's batch size
+            seconds = per_image * n_train * epochs * (1 + n_test / (3 * n_train))
         else:
             macs = _macs(cfg, cache)
             work = epochs * macs * (3 * n_train + n_test)  # forward+backward ~ 3x forward, eval 1x
@@ -298,6 +310,9 @@ def run_local(plans: list[Planned], sdir: Path, *, out=sys.stdout) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
                PYTHONUNBUFFERED="1")
+    # Idle OpenMP threads sleep instead of spinning: on a CPU shared with other work, spinning
+    # threads made small-batch CPU runs 3-4x slower (measured on the 2-core machine, load 3.5).
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     for i, p in enumerate(plans, 1):
         cfg = p.cfg
         rec = read_record(cfg)
@@ -511,8 +526,9 @@ def _snapshot(dest: Path) -> Path:
 
 
 def submit_slurm(table: Table, profile: str, plans: list[Planned], sdir: Path, cluster: dict[str, Any],
-                 overrides: dict[str, Any], *, out=sys.stdout) -> int:
-    """Submit the table's unfinished runs as job arrays (one per resource shape); return at once."""
+                 overrides: dict[str, Any], *, selection: Iterable[str] = (), out=sys.stdout) -> int:
+    """Submit the table's unfinished runs as job arrays (one per resource shape); return at once.
+    ``selection``: the command-line options that chose the runs, repeated in the status command."""
     if not shutil.which("sbatch"):
         raise ConfigError("--executor slurm needs SLURM's sbatch on PATH: run this on the cluster's login node")
     latest = _latest_jobs(sdir)
@@ -542,8 +558,9 @@ def submit_slurm(table: Table, profile: str, plans: list[Planned], sdir: Path, c
     code = _snapshot(sdir / "snapshots" / stamp)
     print(f"code snapshot: {code}", file=out)
     folder = sdir / "submitit" / "%j"
-    saved_pp = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code), saved_pp]))
+    saved_pp, saved_omp = os.environ.get("PYTHONPATH"), os.environ.get("OMP_WAIT_POLICY")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code), saved_pp]))  # sbatch exports it
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see run_local
     cwd = Path.cwd()
     try:
         os.chdir(code)  # sbatch records the submission directory as the job's working directory
@@ -569,15 +586,15 @@ def submit_slurm(table: Table, profile: str, plans: list[Planned], sdir: Path, c
             print(f"submitted job array {array_id}: {len(group)} runs ({shape} shape: {shown})", file=out)
     finally:
         os.chdir(cwd)
-        if saved_pp is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = saved_pp
-    print(f"\nwatch:   ./reproduce.sh status {table.id} --profile {profile}"
-          + (f" --out-root {plans[0].cfg.out_root}" if plans else "")
-          + f"\n         squeue -u $USER\n         logs in {sdir / 'submitit'}/<job id>/"
-          + f"\ncollect: ./reproduce.sh status {table.id} --profile {profile} --csv {table.id}-{profile}.csv"
-          + "  (one line per run with its final and best accuracy)", file=out, flush=True)
+        for name, value in (("PYTHONPATH", saved_pp), ("OMP_WAIT_POLICY", saved_omp)):
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    status = f"./reproduce.sh status {table.id} --profile {profile}" + "".join(f" {a}" for a in selection)
+    print(f"\nwatch:   {status}\n         squeue -u $USER\n         logs in {sdir / 'submitit'}/<job id>/"
+          f"\ncollect: {status} --csv {table.id}-{profile}.csv  (one line per run: state, final and best "
+          f"accuracy, log)", file=out, flush=True)
     return 0
 
 

@@ -204,13 +204,13 @@ def test_cli_args_rebuild_the_config():
 
 def test_cluster_profiles_to_submitit_parameters():
     ex = load_cluster("example-gpu-cluster")
-    gpu = slurm_parameters(ex, "gpu", {})
+    gpu = slurm_parameters(ex, "default", {})
     assert gpu["gpus_per_node"] == 1 and gpu["slurm_partition"] == "gpu" and gpu["tasks_per_node"] == 1
     big = slurm_parameters(ex, "imagenet", {"timeout_min": 60})
     assert (big["nodes"], big["gpus_per_node"], big["tasks_per_node"], big["timeout_min"]) == (2, 8, 8, 60)
-    local = slurm_parameters(load_cluster("local"), "gpu", {"gpus_per_node": None, "mem_gb": 2})
+    local = slurm_parameters(load_cluster("local"), "default", {"gpus_per_node": None, "mem_gb": 2})
     assert "gpus_per_node" not in local and local["mem_gb"] == 2 and "slurm_account" not in local
-    assert slurm_parameters(ex, "gpu", {"gpus_per_node": 4})["tasks_per_node"] == 4
+    assert slurm_parameters(ex, "default", {"gpus_per_node": 4})["tasks_per_node"] == 4
     with pytest.raises(ConfigError, match="example-gpu-cluster"):
         load_cluster("nope")
 

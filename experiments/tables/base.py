@@ -59,7 +59,7 @@ class Row:
     ``backbone``/``depth``/``family``/``variant`` are the key of the row in
     ``results/paper/results.csv`` (columns backbone, depth, model, variant), so results
     can be matched to the published numbers; ``dataset`` is the paper's dataset.
-    ``resources`` is 'gpu' (one GPU per run) or 'imagenet' (the cluster profile's
+    ``resources`` is 'default' (the cluster profile's shape: one GPU per run) or 'imagenet' (its
     multi-GPU shape) for the full profile.
     """
 
@@ -73,7 +73,7 @@ class Row:
     model_kwargs: Mapping[str, Any] = field(default_factory=dict)
     pruning: Mapping[str, Any] = field(default_factory=dict)
     augment: bool = True
-    resources: str = "gpu"
+    resources: str = "default"
     results_backbone: str = ""  # results.csv 'backbone' column; derived when empty
 
     @property
@@ -181,7 +181,7 @@ class Table:
             for row in self.rows:
                 cfg = row.config(profile, seed)
                 h = cfg.run_hash()
-                res = "gpu" if profile == "smoke" else row.resources
+                res = "default" if profile == "smoke" else row.resources
                 if h in out:
                     p = out[h]
                     out[h] = replace(p, rows=p.rows + (row,))

@@ -5,7 +5,7 @@ TABLE = Table(
     id="dia.table11",
     title="DIA Table XI: accuracy (%) per class (Pneumonia, Normal) and overall on chest X-rays, ResNet50 from scratch",
     rows=imagenet_rows(("resnet", "se", "dia", "dia_light"), (50,), "chestxray", head="ResNet50",
-                       labels={"se": "+SE", "dia": "+DIA-LSTM", "dia_light": "+DIA-LSTM (Light)"}, resources="gpu"),
+                       labels={"se": "+SE", "dia": "+DIA-LSTM", "dia_light": "+DIA-LSTM (Light)"}, resources="default"),
     seeds=15,
     seeds_note="'mean classification accuracies over 15 repeated experiments'",
     metric="accuracy on the Pneumonia and Normal test images and overall (acc_pneumonia, acc_normal, acc_all)",

@@ -7,7 +7,7 @@ TABLE = Table(
     id="dia.table7",
     title="DIA Table VII: top-1 accuracy (%) of SAMs and DIA-LSTM on miniImageNet (100 classes, 224x224), "
           "ResNet18/34/50",
-    rows=imagenet_rows(FAMILIES, (18, 34, 50), "miniimagenet", head="ResNet{d}", resources="gpu"),
+    rows=imagenet_rows(FAMILIES, (18, 34, 50), "miniimagenet", head="ResNet{d}", resources="default"),
     seeds=15,
     seeds_note="n not printed; std and t-tests printed; DIA's protocol is 15 repeats (Sec. III-A): 15",
     metric="validation top-1 (%), mean +- std; Student's t-test against DIA-LSTM",
