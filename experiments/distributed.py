@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistInfo", "init_distributed", "shutdown", "all_reduce_sum", "broadcast_object", "gather_object"]
+__all__ = ["DistInfo", "init_distributed", "shutdown", "all_reduce_sum", "broadcast_object", "gather_object",
+           "broadcast_buffers"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,19 @@ def all_reduce_sum(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
     if info.enabled:
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t
+
+
+def broadcast_buffers(module: torch.nn.Module, info: DistInfo) -> None:
+    """Give every rank rank 0's buffers (BatchNorm running statistics).
+
+    DDP keeps parameters identical, and copies rank 0's buffers only at the start of each
+    training forward; the last forward of an epoch leaves each rank with running statistics
+    of its own shard. Called before evaluation so that every rank tests the model rank 0
+    checkpoints.
+    """
+    if info.enabled:
+        for buf in module.buffers():
+            dist.broadcast(buf, src=0)
 
 
 def broadcast_object(obj, info: DistInfo):

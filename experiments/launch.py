@@ -213,7 +213,7 @@ def estimate(plans: list[Planned], cache_path: Path | None = None) -> Estimate:
             cache = json.loads(cache_path.read_text())
         except ValueError:
             cache = {}
-    bench = _bench_records()
+    bench = _bench_records(BENCH_DIR)
     smoke = all(p.cfg.scale == "smoke" for p in plans)
     per_run, measured = [], 0
     for p in plans:

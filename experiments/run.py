@@ -32,7 +32,7 @@ from models import ConfigError, count_parameters, create_model
 from models.zoo import FAMILIES, model_spec
 
 from .config import RunConfig
-from .distributed import DistInfo, all_reduce_sum, init_distributed, shutdown
+from .distributed import DistInfo, all_reduce_sum, broadcast_buffers, init_distributed, shutdown
 from .engine import Callback, EpochSampler, Progress, evaluate, mix_seed, train_epoch
 from .params import count_macs
 from .records import as_json, atomic_torch_save, atomic_write_json, environment, git_commit, read_json
@@ -327,6 +327,7 @@ def _train(cfg: RunConfig, dist: DistInfo, run_dir: Path, record_path: Path, ckp
                 print(f"[{cfg.run_name}] interrupted at epoch {epoch + 1}, step {state['step']}: checkpoint saved",
                       flush=True)
                 return write_record("interrupted")
+            broadcast_buffers(model, dist)
             t_eval = time.perf_counter()
             metrics = evaluate(model, data.test_batches(), device=device, amp=amp, dist=dist)
             seen = max(partial["seen"], 1)

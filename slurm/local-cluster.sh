@@ -42,6 +42,8 @@
 #     MYSQL_UNIX_PORT (honoured by libmariadb), with StorageHost=localhost.
 #   * DefMemPerCPU=512 (else every job takes the whole node and arrays run one at a time),
 #     MailProg=/bin/true, AuthInfo=cred_expire=30 (else a requeued job waits 120 s).
+#   * SchedulerParameters=sched_interval=10,bf_interval=5: a requeued job is eligible again after
+#     its BeginTime hold, and nothing but the periodic loop starts it (60 s / 30 s by default).
 #   * An already running munged (e.g. a system one) is reused and never stopped by us.
 #   * Ports 6817-6819 in use by something that is not ours -> clear error instead of a hang.
 #   * `stop` first cancels the cluster's jobs (KillWait=5 keeps that short: submitit's jobs ignore
@@ -248,6 +250,7 @@ KillWait=5
 SlurmdParameters=config_overrides
 ReturnToService=2
 SchedulerType=sched/backfill
+SchedulerParameters=sched_interval=10,bf_interval=5
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=localhost
 AccountingStoragePort=$DBD_PORT

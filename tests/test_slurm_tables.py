@@ -48,7 +48,9 @@ def wait_for(pred, timeout, what, every=1.0):
         if value:
             return value
         time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    jobs = subprocess.run(["sacct", "-X", "--format=JobID,State,Submit,Eligible,Start,End,Reason%20"],
+                          capture_output=True, text=True).stdout
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}; the cluster's jobs:\n{jobs[-3000:]}")
 
 
 def record(cfg):
@@ -76,7 +78,7 @@ def test_table_array_runs_every_run_and_is_not_resubmitted(tmp_path):
     assert [t["job_id"] for t in sub["tasks"]] == [f"{arrays[0]}_{i}" for i in range(3)]
     assert Path(sub["snapshot"], "experiments", "launch.py").is_file()  # the code the jobs run
 
-    wait_for(lambda: all((record(p.cfg) or {}).get("status") == "done" for p in plans), 150, "3 done records")
+    wait_for(lambda: all((record(p.cfg) or {}).get("status") == "done" for p in plans), 300, "3 done records")
     for p in plans:
         rec = record(p.cfg)
         assert rec["smoke"] and rec["resumes"] == 0 and rec["epochs_done"] == 3
@@ -103,14 +105,14 @@ def test_interrupted_job_is_requeued_and_resumes_from_its_checkpoint(tmp_path):
     job_id = sub["tasks"][0]["job_id"]  # submitit submits a one-element array as a plain job
     assert job_id.split("_")[0] == array
 
-    wait_for(lambda: (record(plan.cfg) or {}).get("epochs_done", 0) >= 1, 120, "the first epoch checkpoint",
+    wait_for(lambda: (record(plan.cfg) or {}).get("epochs_done", 0) >= 1, 300, "the first epoch checkpoint",
              every=0.25)
     rec = record(plan.cfg)
     assert rec["status"] == "running" and rec["epochs_done"] < 3, "finished before it could be interrupted"
     SlurmJob(folder=sdir / "submitit" / "%j", job_id=job_id)._interrupt()  # preemption: SIGTERM, then USR2
 
     status = wait_for(lambda: (r := cli("status", TABLE, "--profile", "smoke", "--out-root", str(tmp_path), *args[:-2]))
-                      .returncode == 0 and "1 runs: 1 done" in r.stdout and r, 150, "the requeued run to finish")
+                      .returncode == 0 and "1 runs: 1 done" in r.stdout and r, 420, "the requeued run to finish")
     rec = record(plan.cfg)
     assert rec["status"] == "done" and rec["resumes"] == 1 and rec["epochs_done"] == 3
     assert [e["epoch"] for e in rec["epochs"]] == list(range(3))

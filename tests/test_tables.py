@@ -6,6 +6,7 @@ published model and parameter count). Every table also runs for real at the smok
 (first run only, for time) through `./reproduce.sh <table> --profile smoke --executor local`.
 """
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -57,8 +58,9 @@ EXPECTED = {
 
 
 def cli(*args, timeout=900):
+    env = dict(os.environ, OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))  # as run_local does
     return subprocess.run([sys.executable, "-m", "experiments.cli", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, env=env)
 
 
 def test_registry_lists_every_table_of_the_issue():
@@ -269,3 +271,34 @@ def test_status_reports_failures_with_their_log(tmp_path):
     assert f"failed     {plan.cfg.run_name}" in res.stdout and str(log) in res.stdout
     rows = pd.read_csv(tmp_path / "s.csv")
     assert list(rows.state) == ["failed"] + ["missing"] * 8
+
+
+def test_cost_uses_measured_gpu_epoch_times(tmp_path, monkeypatch):
+    """A record under results/bench/ (run-record layout) replaces the FLOP guess for its model."""
+    from experiments import launch
+
+    t = get_table("dla.table4")
+    plans = prepare(t, "full", seeds=1)
+    rough = launch.estimate(plans)
+    assert rough.device == "GPU" and "ROUGH estimate from FLOPs" in rough.method
+    cfg = plans[0].cfg  # dla_l_resnet110 with the RNN cell
+    rec = {"config": {"model": cfg.model, "model_kwargs": cfg.model_kwargs, "dataset": "cifar10", "batch_size": 128},
+           "epochs": [{"epoch_time_s": 10.0}], "dataset": {"train_images": 50_000}, "world_size": 1,
+           "environment": {"device": "cuda:0", "gpu": "NVIDIA H100"}}
+    (tmp_path / "h100").mkdir()
+    (tmp_path / "h100" / "x.json").write_text(json.dumps(rec))
+    monkeypatch.setattr(launch, "BENCH_DIR", tmp_path)
+    est = launch.estimate(plans)
+    # 180 epochs x 10 s, plus the test pass (10k images at a third of the training cost per image)
+    assert est.per_run_h[0] == pytest.approx(180 * 10.0 * (1 + 10_000 / 150_000) / 3600)
+    assert "1 from measured epoch times" in est.method and est.per_run_h[1:] == rough.per_run_h[1:]
+
+
+def test_debug_executor_then_local_skips_the_finished_run(tmp_path):
+    common = ("dla.table6", "--profile", "smoke", "--limit", "1", "--train-subset", "16", "--test-subset", "16",
+              "--out-root", str(tmp_path))
+    res = cli(*common, "--executor", "debug")
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert "summary: 1 runs" in res.stdout and "1 done" in res.stdout
+    again = cli(*common)
+    assert again.returncode == 0 and "already done" in again.stdout
