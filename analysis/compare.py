@@ -14,7 +14,9 @@ many runs per arm a Welch test would need to detect the observed difference with
 
 Which of our numbers: ``which='best'`` (default) takes each run's best test accuracy over
 epochs, as the released CIFAR code reports it (official-code.md: the papers' numbers are
-best-of-epochs); ``which='final'`` the last epoch's. Both are in every record.
+best-of-epochs); ``which='final'`` the last epoch's. Both are in every record. DIA Table
+XI's per-class metrics ``acc_<class>`` (``acc_pneumonia``, ``acc_normal``) read the record's
+per-class accuracies of that same epoch, matched by class-folder name; ``acc_all`` is top-1.
 
 Runs are chosen per row in this order: full-scale runs if any exist, else smoke runs
 (``smoke`` True: shown, never comparable); among them, those trained with the paper's
@@ -89,9 +91,25 @@ def runs_for(row: Mapping[str, Any], runs: pd.DataFrame) -> pd.DataFrame:
 def _value_column(metric: str, which: str) -> str | None:
     if metric in ("top1", "top5"):
         return f"{which}_{metric}"
+    if metric == "acc_all":  # DIA Table XI's overall accuracy
+        return f"{which}_top1"
     if metric in TIME_METRICS:
         return "epoch_time_mean_s"
     return None
+
+
+def _values(done: pd.DataFrame, metric: str, which: str) -> pd.Series:
+    """Our value of ``metric`` per finished run (NaN where a run does not have it)."""
+    if not len(done):
+        return pd.Series(dtype=float)
+    if metric.startswith("acc_") and metric != "acc_all":  # per-class accuracy: acc_<class name>
+        name = metric[len("acc_"):]
+        return done[f"{which}_class_acc"].map(lambda d: d.get(name, np.nan) if isinstance(d, dict) else np.nan)
+    col = _value_column(metric, which)
+    if col is None:
+        return pd.Series(np.nan, index=done.index)
+    values = pd.to_numeric(done[col], errors="coerce")
+    return values / TIME_METRICS[metric] if metric in TIME_METRICS else values
 
 
 def _select(row: Mapping[str, Any], matched: pd.DataFrame) -> tuple[pd.DataFrame, bool, str]:
@@ -133,12 +151,9 @@ def compare(paper: pd.DataFrame, runs: pd.DataFrame | None, *, which: str = "bes
         matched = runs_for(row, runs) if len(runs) else pd.DataFrame()
         used, smoke, recipe_note = _select(row, matched)
         metric = row["metric"]
-        col = _value_column(metric, which)
         status_col = used["status"] if len(used) else pd.Series(dtype=str)
         done = used[status_col == "done"] if len(used) else used
-        values = pd.to_numeric(done[col], errors="coerce") if (col and len(done)) else pd.Series(dtype=float)
-        if metric in TIME_METRICS:
-            values = values / TIME_METRICS[metric]
+        values = pd.to_numeric(_values(done, metric, which), errors="coerce")
         ok = values.notna()
         vals = values[ok].to_numpy(dtype=float)
         seeds = done["seed"][ok].tolist() if len(done) else []

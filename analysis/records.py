@@ -271,6 +271,17 @@ def _get(d: Mapping[str, Any] | None, *keys: str, default: Any = np.nan) -> Any:
     return d
 
 
+def _class_acc(rec: Mapping[str, Any], which: str) -> dict[str, float] | float:
+    """``{class name (lower case) or label index: top-1 %}`` of the final or best epoch, where
+    the record has per-class accuracies (datasets with <= 10 classes); NaN otherwise."""
+    accs = _get(rec, which, "test_class_acc", default=None)
+    if not isinstance(accs, list):
+        return np.nan
+    names = list(_get(rec, "dataset", "classes", default=None) or [])
+    names = [str(c).lower() for c in names] if len(names) == len(accs) else [str(i) for i in range(len(accs))]
+    return {k: (np.nan if a is None else float(a)) for k, a in zip(names, accs)}
+
+
 def _run_row(rec: Mapping[str, Any]) -> dict[str, Any]:
     cfg = rec["config"]
     keys = paper_keys(cfg)
@@ -311,6 +322,8 @@ def _run_row(rec: Mapping[str, Any]) -> dict[str, Any]:
         "best_top1": _get(rec, "best", "test_top1"),
         "best_top5": _get(rec, "best", "test_top5"),
         "best_epoch": _get(rec, "best", "epoch"),
+        "final_class_acc": _class_acc(rec, "final"),
+        "best_class_acc": _class_acc(rec, "best"),
         "epoch_time_mean_s": float(np.nanmean(times)) if np.isfinite(times).any() else np.nan,
         "epoch_time_median_s": float(np.nanmedian(times)) if np.isfinite(times).any() else np.nan,
         "epoch_time_last_s": float(times[-1]) if len(times) else np.nan,

@@ -23,7 +23,7 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 
 __all__ = ["TABLE_TITLES", "SMOKE_BANNER", "DATASET_NAMES", "METRIC_NAMES", "table_markdown", "table_latex",
-           "write_tables", "md_table", "fmt_p", "ours_cell", "paper_cell", "table_id"]
+           "write_tables", "rebuild_table", "md_table", "fmt_p", "ours_cell", "paper_cell", "table_id"]
 
 SMOKE_MARK, RECIPE_MARK = "†", "‡"
 SMOKE_BANNER = "SMOKE RUN — not comparable with the paper"
@@ -263,3 +263,18 @@ def write_tables(cmp: pd.DataFrame, out_dir: str | Path, which: str = "best",
         tex.write_text(table_latex(part, which))
         written += [md, tex]
     return written
+
+
+def rebuild_table(tid: str, records: Iterable[dict], out_dir: str | Path, which: str = "best") -> Path | None:
+    """Rebuild one paper table (``'ela.table1'``) from the given run records (those of the
+    table's own runs) into ``out_dir/<tid>.md`` and ``.tex``; returns the Markdown path, or
+    None where the paper prints no numbers under that id (figures)."""
+    from .compare import compare
+    from .records import load_paper, load_records
+
+    paper = load_paper()
+    paper = paper[[table_id(p, t) == tid for p, t in zip(paper["paper"], paper["table"])]]
+    if paper.empty:
+        return None
+    written = write_tables(compare(paper, load_records(list(records)), which=which), out_dir, which, tables=[tid])
+    return written[0] if written else None

@@ -234,11 +234,30 @@ def _cmd_table(argv: list[str]) -> int:
                                    selection=_selection(args))
     est = launch.estimate(plans, sdir.parent / "macs_cache.json")
     print(f"estimated cost: {_cost(est.total_h, est.device)} ({est.method})\n", flush=True)
-    if args.executor == "debug":
-        return launch.run_debug(plans)
-    rc = launch.run_local(plans, sdir)
+    rc = launch.run_debug(plans) if args.executor == "debug" else launch.run_local(plans, sdir)
+    _rebuild(table, plans, sdir, show=True)
     print(f"status: ./reproduce.sh status {table.id} --profile {args.profile} {' '.join(_selection(args))}".rstrip())
     return rc
+
+
+def _rebuild(table, plans, sdir, *, show: bool) -> None:
+    """The paper's table with our numbers beside it, from the records of this table's runs
+    (analysis.tables): written to the table's launch folder, printed when ``show``."""
+    from analysis.tables import rebuild_table
+
+    from . import launch
+
+    records = [r for p in plans if (r := launch.read_record(p.cfg))]
+    if not records:
+        return
+    path = rebuild_table(table.id, records, sdir)
+    if path is None:
+        print(f"{table.id} is a figure: ./reproduce.sh report (or analysis/{table.id.split('.')[0]}.ipynb) "
+              f"draws it from the records")
+        return
+    if show:
+        print("\n" + path.read_text().split("\nPer-seed values:")[0].rstrip())  # the file keeps them
+    print(f"\nrebuilt table ({len(records)} of {len(plans)} runs have records): {path} (and .tex)")
 
 
 def _selection(args) -> list[str]:
@@ -317,6 +336,7 @@ def _cmd_status(argv: list[str]) -> int:
     for s in states:
         counts[s.state] = counts.get(s.state, 0) + 1
     print(f"\n{len(states)} runs: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    _rebuild(table, plans, sdir, show=False)
     if args.csv:
         with open(args.csv, "w", newline="") as f:
             w = csv.writer(f)

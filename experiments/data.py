@@ -117,6 +117,9 @@ class DatasetInfo:
     train_size: int  # full sizes
     test_size: int
     small: bool  # fits on a GPU as uint8: the GpuBatches fast path applies
+    # class names in label order where a table reports per-class accuracy (DIA Table XI);
+    # ImageFolder datasets take theirs from the class folders
+    classes: tuple[str, ...] = ()
 
 
 _INFO: dict[str, DatasetInfo] = {
@@ -128,7 +131,7 @@ _INFO: dict[str, DatasetInfo] = {
         DatasetInfo("fashionmnist", 10, 1, 32, FMNIST_MEAN, FMNIST_STD, 60_000, 10_000, True),
         DatasetInfo("imagenet", 1000, 3, 224, IMAGENET_MEAN, IMAGENET_STD, 1_281_167, 50_000, False),
         DatasetInfo("miniimagenet", 100, 3, 224, IMAGENET_MEAN, IMAGENET_STD, 50_000, 10_000, False),
-        DatasetInfo("chestxray", 2, 3, 224, IMAGENET_MEAN, IMAGENET_STD, 5_216, 624, False),
+        DatasetInfo("chestxray", 2, 3, 224, IMAGENET_MEAN, IMAGENET_STD, 5_216, 624, False, ("NORMAL", "PNEUMONIA")),
         # plumbing tests only; small, so the GPU path can be exercised with it too
         DatasetInfo("fake", 10, 3, 32, CIFAR_MEAN, CIFAR_STD, 256, 256, True),
     )
@@ -360,7 +363,7 @@ def build_datasets(name, root, *, download=False, augment=True, train_subset=Non
             raise ConfigError(_one_line(
                 f"{_PRETTY[key]}: the class folders of {train.root} and {test.root} differ "
                 f"({len(train.classes)} vs {len(test.classes)} classes); they must be the same"))
-        info = replace(info, num_classes=len(train.classes))
+        info = replace(info, num_classes=len(train.classes), classes=tuple(train.classes))
     if train_subset is not None:
         train = Subset(train, subset_indices(len(train), train_subset))
     if test_subset is not None:

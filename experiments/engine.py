@@ -197,12 +197,23 @@ def train_epoch(
     return res
 
 
+#: datasets with at most this many classes get a per-class test accuracy in every epoch's record
+PER_CLASS_MAX = 10
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], *, device: torch.device,
-             amp: bool, dist: DistInfo) -> dict[str, float]:
-    """Test loss, top-1 and top-5 accuracy (%) over the whole test set (all ranks)."""
+             amp: bool, dist: DistInfo, num_classes: int = 0) -> dict[str, Any]:
+    """Test loss, top-1 and top-5 accuracy (%) over the whole test set (all ranks).
+
+    With ``0 < num_classes <= PER_CLASS_MAX`` also ``test_class_acc``: top-1 accuracy (%) of
+    each class's test images, in label order (None for a class without test images); DIA
+    Table XI reports it for the pneumonia and normal chest X-rays.
+    """
     model.eval()
     stats = torch.zeros(4, dtype=torch.float64, device=device)  # loss_sum, top1, top5, n
+    per_class = 0 < num_classes <= PER_CLASS_MAX
+    hits_cls = torch.zeros(2, max(num_classes, 1), dtype=torch.float64, device=device)  # top-1 hits, images
     for x, y in batches:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
@@ -214,7 +225,14 @@ def evaluate(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tenso
             F.cross_entropy(logits, y, reduction="sum").double(),
             hit[:, :1].sum().double(), hit.any(1).sum().double(), torch.tensor(float(y.numel()), device=device).double(),
         ])
+        if per_class:
+            hits_cls[0] += torch.bincount(y, weights=hit[:, 0].double(), minlength=num_classes)[:num_classes]
+            hits_cls[1] += torch.bincount(y, minlength=num_classes)[:num_classes].double()
     all_reduce_sum(stats, dist)
     n = max(stats[3].item(), 1.0)
-    return {"test_loss": stats[0].item() / n, "test_top1": 100 * stats[1].item() / n,
-            "test_top5": 100 * stats[2].item() / n, "test_images": int(stats[3].item())}
+    out: dict[str, Any] = {"test_loss": stats[0].item() / n, "test_top1": 100 * stats[1].item() / n,
+                           "test_top5": 100 * stats[2].item() / n, "test_images": int(stats[3].item())}
+    if per_class:
+        all_reduce_sum(hits_cls, dist)
+        out["test_class_acc"] = [100 * h / c if c else None for h, c in hits_cls.T.tolist()]
+    return out

@@ -594,7 +594,8 @@ def submit_slurm(table: Table, profile: str, plans: list[Planned], sdir: Path, c
     status = f"./reproduce.sh status {table.id} --profile {profile}" + "".join(f" {a}" for a in selection)
     print(f"\nwatch:   {status}\n         squeue -u $USER\n         logs in {sdir / 'submitit'}/<job id>/"
           f"\ncollect: {status} --csv {table.id}-{profile}.csv  (one line per run: state, final and best "
-          f"accuracy, log)", file=out, flush=True)
+          f"accuracy, log;\n         and the table rebuilt beside the paper's in {sdir}/{table.id}.md)",
+          file=out, flush=True)
     return 0
 
 

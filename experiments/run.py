@@ -96,9 +96,11 @@ class _Data:
             self.test = D.GpuBatches(xt.to(device), yt.to(device), self.info, batch_size=512, train=False, **kw)
             self.n_train = len(ys)
         else:
-            self.train_ds, self.test_ds, _ = D.build_datasets(
+            self.train_ds, self.test_ds, built = D.build_datasets(
                 cfg.dataset, cfg.data_root, download=cfg.download, augment=cfg.augment,
                 train_subset=train_sub, test_subset=test_sub)
+            # ImageFolder datasets: the class folders decide the classes and their names
+            self.info = dataclasses.replace(self.info, num_classes=built.num_classes, classes=built.classes)
             self.n_train = len(self.train_ds)
 
     def steps_per_epoch(self) -> int:
@@ -274,8 +276,9 @@ def _train(cfg: RunConfig, dist: DistInfo, run_dir: Path, record_path: Path, ckp
         best = max(hist, key=lambda r: r["test_top1"]) if hist else None
         rec = {**base, "status": status, "epochs_done": state["epoch"], "epochs_total": recipe.epochs,
                "resumes": state["resumes"], "epochs": hist,
-               "final": {k: hist[-1][k] for k in ("test_top1", "test_top5", "test_loss")} if hist else None,
-               "best": {"test_top1": best["test_top1"], "test_top5": best["test_top5"], "epoch": best["epoch"]}
+               "final": {k: hist[-1][k] for k in ("test_top1", "test_top5", "test_loss", "test_class_acc")
+                         if k in hist[-1]} if hist else None,
+               "best": {k: best[k] for k in ("test_top1", "test_top5", "test_class_acc", "epoch") if k in best}
                if best else None,
                "diverged": status == "diverged", "diverged_at": diverged_at,
                "callbacks": {cb.name: cb.record() for cb in callbacks},
@@ -329,7 +332,8 @@ def _train(cfg: RunConfig, dist: DistInfo, run_dir: Path, record_path: Path, ckp
                 return write_record("interrupted")
             broadcast_buffers(model, dist)
             t_eval = time.perf_counter()
-            metrics = evaluate(model, data.test_batches(), device=device, amp=amp, dist=dist)
+            metrics = evaluate(model, data.test_batches(), device=device, amp=amp, dist=dist,
+                               num_classes=info.num_classes)
             seen = max(partial["seen"], 1)
             rec = {"epoch": epoch, "lr": recipe.lr_at(epoch), "train_loss": partial["loss_sum"] / seen,
                    "train_acc": 100 * partial["correct"] / seen, **metrics,

@@ -27,7 +27,7 @@ H100 = "NVIDIA H100 80GB HBM3"
 # --------------------------------------------------------------------------- hand-made records
 def write_record(root: Path, model: str, dataset: str, seed: int, best: float | None, *, final: float | None = None,
                  status: str = "done", scale: str = "full", recipe: str = "cifar", model_kwargs=None, pruning=None,
-                 epoch_times=(10.0, 10.0), gpu: str = H100) -> Path:
+                 epoch_times=(10.0, 10.0), gpu: str = H100, class_acc=None, classes=()) -> Path:
     cfg = RunConfig(model=model, dataset=dataset, recipe=recipe, scale=scale, seed=seed,
                     model_kwargs=model_kwargs or {}, pruning=pruning or {})
     epochs = [{"epoch": i, "lr": 0.1, "train_loss": 1.0, "train_acc": 50.0, "test_loss": 1.0,
@@ -46,7 +46,10 @@ def write_record(root: Path, model: str, dataset: str, seed: int, best: float | 
         "best": None if status == "diverged" or best is None else {"test_top1": best, "test_top5": 99.0,
                                                                     "epoch": len(epochs) - 1},
         "diverged": status == "diverged", "callbacks": {}, "train_time_s": sum(epoch_times),
+        "dataset": {"name": dataset, "classes": list(classes)},
     }
+    if class_acc is not None:
+        rec["best"]["test_class_acc"] = rec["final"]["test_class_acc"] = list(class_acc)
     d = root / cfg.run_name
     d.mkdir(parents=True)
     (d / "record.json").write_text(json.dumps(rec))
@@ -409,3 +412,20 @@ def test_model_probes_on_a_smoke_checkpoint(smoke_runs, one_thread):
     assert np.allclose(np.nansum(gini[0][1:], 1), 1.0)
     grads = probes.stage_gradients(model, x, y)
     assert sorted(grads["stage"].unique()) == [1, 2, 3] and (grads["abs_grad"] >= 0).all()
+
+
+def test_per_class_accuracy_fills_dia_table11(tmp_path):
+    """DIA Table XI's acc_pneumonia / acc_normal come from the records' per-class accuracies,
+    matched by class-folder name (label order NORMAL, PNEUMONIA); acc_all is top-1."""
+    normal = [(60.0, 97.0), (64.0, 98.0)]
+    for s, (n, p) in enumerate(normal):
+        write_record(tmp_path, "se_resnet50_imagenet", "chestxray", s, 85.0 + s, recipe="imagenet", class_acc=(n, p),
+                     classes=("NORMAL", "PNEUMONIA"))
+    paper = load_paper()
+    part = compare(paper[(paper["paper"] == "dia") & (paper["table"] == "table11")], load_records(tmp_path))
+    se = part[part["model"] == "se"].set_index("metric")
+    assert se.loc["acc_normal", "ours_mean"] == pytest.approx(62.0) and se.loc["acc_normal", "ours_n"] == 2
+    assert se.loc["acc_pneumonia", "ours_mean"] == pytest.approx(97.5)
+    assert se.loc["acc_all", "ours_mean"] == pytest.approx(85.5)
+    assert se.loc["acc_normal", "paper_mean"] == pytest.approx(60.8)  # DIA Table XI, ResNet50 + SE
+    assert (part[part["model"] != "se"]["ours_n"] == 0).all()

@@ -324,11 +324,28 @@ def test_miniimagenet_and_chestxray_folders(tmp_path):
     make_image_folder(tmp_path / "chest_xray", ["train", "test"], ["NORMAL", "PNEUMONIA"], per_class=2)
     train, test, info = build_datasets("chestxray", tmp_path / "chest_xray")
     assert train.classes == ["NORMAL", "PNEUMONIA"] and info.num_classes == 2
+    assert info.classes == ("NORMAL", "PNEUMONIA")
     assert [test[i][1] for i in range(len(test))] == [0, 0, 1, 1]
     make_image_folder(tmp_path / "bad", ["train"], ["a", "b"], per_class=1)
     make_image_folder(tmp_path / "bad", ["val"], ["a", "c"], per_class=1)
     with pytest.raises(ConfigError, match="class folders"):
         build_datasets("miniimagenet", tmp_path / "bad")
+
+
+def test_chestxray_run_records_per_class_accuracy(tmp_path):
+    """DIA Table XI's readout end to end: a ResNet-18 run on a chest X-ray folder records the
+    class-folder names and each class's top-1, consistent with the overall top-1."""
+    from experiments.config import RunConfig
+    from experiments.run import run
+
+    make_image_folder(tmp_path / "chest_xray", ["train", "test"], ["NORMAL", "PNEUMONIA"], per_class=3)
+    rec = run(RunConfig(model="resnet18_imagenet", dataset="chestxray", recipe="imagenet", data_root=str(tmp_path /
+                        "chest_xray"), out_root=str(tmp_path / "runs"), epochs=1, batch_size=6, workers=0,
+                        progress=False), handle_signals=False)
+    assert rec["status"] == "done" and rec["dataset"]["classes"] == ["NORMAL", "PNEUMONIA"]
+    normal, pneumonia = rec["final"]["test_class_acc"]
+    assert {normal, pneumonia} <= {0.0, 100 / 3, 200 / 3, 100.0}  # 3 test images per class
+    assert (normal + pneumonia) / 2 == pytest.approx(rec["final"]["test_top1"])  # equal class sizes
 
 
 # --------------------------------------------------------------------------- missing data, names

@@ -70,6 +70,8 @@ def test_two_epoch_run_learns_and_writes_a_complete_record(fmnist_root, tmp_path
     for key in ("train_loss", "train_acc", "test_loss", "test_top1", "test_top5", "lr", "epoch_time_s", "images_per_s"):
         assert key in e and e[key] == e[key]  # present, not NaN
     assert rec["params"] > 0 and rec["macs_per_image"] > 0
+    # Fashion-MNIST has 10 classes: a per-class top-1 in every epoch, the final one in "final"
+    assert len(e["test_class_acc"]) == 10 and rec["final"]["test_class_acc"] == rec["epochs"][-1]["test_class_acc"]
     assert (tmp_path / rec["run_name"] / "record.json").exists()
 
 
@@ -172,3 +174,26 @@ def test_two_process_gloo_ddp_matches_single_process_layout(fmnist_root, tmp_pat
     sums = rec_ddp["rank_weight_checksums"]
     assert len(sums) == 2 and sums[0] == sums[1]
     assert rec_ddp["epochs"][0]["test_images"] == 128
+
+
+def test_evaluate_per_class_accuracy_by_hand():
+    """Labels 0,0,0,1,1 predicted 0,1,0,1,0: class 0 2/3, class 1 1/2, class 2 no images; top-1 3/5."""
+    import torch
+
+    from experiments.distributed import DistInfo
+    from experiments.engine import evaluate
+
+    preds = torch.tensor([0, 1, 0, 1, 0])
+    y = torch.tensor([0, 0, 0, 1, 1])
+
+    class Fixed(torch.nn.Module):
+        def forward(self, x):
+            return torch.nn.functional.one_hot(preds[x[:, 0].long()], 3).float()
+
+    x = torch.arange(5.0)[:, None]
+    batches = [(x[:2], y[:2]), (x[2:], y[2:])]
+    out = evaluate(Fixed(), batches, device=torch.device("cpu"), amp=False, dist=DistInfo(), num_classes=3)
+    assert out["test_top1"] == pytest.approx(60.0) and out["test_images"] == 5
+    assert out["test_class_acc"][:2] == pytest.approx([200 / 3, 50.0]) and out["test_class_acc"][2] is None
+    many = evaluate(Fixed(), batches, device=torch.device("cpu"), amp=False, dist=DistInfo(), num_classes=100)
+    assert "test_class_acc" not in many  # only datasets with <= 10 classes (PER_CLASS_MAX)

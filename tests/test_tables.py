@@ -302,3 +302,10 @@ def test_debug_executor_then_local_skips_the_finished_run(tmp_path):
     assert "summary: 1 runs" in res.stdout and "1 done" in res.stdout
     again = cli(*common)
     assert again.returncode == 0 and "already done" in again.stdout
+    # the table rebuilt beside the paper's from this table's one record: banner, its row filled, the rest waiting
+    md = state_dir(tmp_path, "dla.table6", "smoke") / "dla.table6.md"
+    assert f"rebuilt table (1 of 1 runs have records): {md}" in again.stdout
+    text = md.read_text()
+    assert "SMOKE RUN" in text and text.count("(n=1) [smoke, fashionmnist]") == 1
+    n_rows = len(get_table("dla.table6").rows)
+    assert f"Rows with our runs: 1 of {n_rows}; not yet run: {n_rows - 1}." in text
