@@ -243,18 +243,28 @@ def layer_attention(scores: Mapping[str, Mapping[int, np.ndarray]], *, stage: in
     row = attending layer, column = the earlier layer it retrieves from."""
     panels = [(name, s, m) for name, sc in scores.items() for s, m in sorted(sc.items())
               if stage is None or s == stage]
+    return _stage_heatmaps(panels, label="{}", cmap="viridis", annotate=True, empty="no layer attention",
+                           xlabel="retrieved layer", ylabel="layer", title=title or "Layer attention scores",
+                           smoke=smoke)
+
+
+def _stage_heatmaps(panels: list[tuple[str, int, np.ndarray]], *, label: str, cmap: str, annotate: bool, empty: str,
+                    xlabel: str, ylabel: str, title: str, smoke: bool) -> plt.Figure:
+    """One [0, 1] heatmap per (model name, stage, square matrix) in a row; rows and columns
+    are labelled ``label.format(i + 1)``; NaN cells are masked; small matrices annotated
+    when ``annotate``."""
     fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(3.6 * max(1, len(panels)), 3.4), squeeze=False)
     if not panels:
-        _empty(axes[0, 0], "no layer attention")
+        _empty(axes[0, 0], empty)
     for ax, (name, s, m) in zip(axes[0], panels):
-        labels = [str(i + 1) for i in range(m.shape[0])]
-        sns.heatmap(pd.DataFrame(m, index=labels, columns=labels), ax=ax, vmin=0, vmax=1, cmap="viridis",
-                    annot=m.shape[0] <= 8, fmt=".2f", annot_kws={"fontsize": 6}, cbar=ax is axes[0, -1],
-                    mask=np.isnan(m))
+        labels = [label.format(i + 1) for i in range(m.shape[0])]
+        annot = {"annot": True, "fmt": ".2f", "annot_kws": {"fontsize": 6}} if annotate and m.shape[0] <= 8 else {}
+        sns.heatmap(pd.DataFrame(m, index=labels, columns=labels), ax=ax, vmin=0, vmax=1, cmap=cmap,
+                    cbar=ax is axes[0, -1], mask=np.isnan(m), **annot)
         ax.set_title(f"{name}, stage {s + 1}", fontsize=9)
-        ax.set_xlabel("retrieved layer")
-        ax.set_ylabel("layer")
-    fig.suptitle(title or "Layer attention scores", y=0.99 if not smoke else 0.93)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+    fig.suptitle(title, y=0.99 if not smoke else 0.93)
     _banner(fig, smoke)
     fig.tight_layout()
     return fig
@@ -317,20 +327,9 @@ def gini_importance(mats: Mapping[str, Mapping[int, np.ndarray]], *, title: str 
     """DIA Fig. 11: random-forest Gini importance of source hidden states h_n (columns) for
     each target h_t (rows), one heatmap per model and stage."""
     panels = [(name, s, m) for name, ms in mats.items() for s, m in sorted(ms.items())]
-    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(3.6 * max(1, len(panels)), 3.4), squeeze=False)
-    if not panels:
-        _empty(axes[0, 0])
-    for ax, (name, s, m) in zip(axes[0], panels):
-        labels = [f"h{i + 1}" for i in range(m.shape[0])]
-        sns.heatmap(pd.DataFrame(m, index=labels, columns=labels), ax=ax, vmin=0, vmax=1, cmap="magma",
-                    mask=np.isnan(m), cbar=ax is axes[0, -1])
-        ax.set_title(f"{name}, stage {s + 1}", fontsize=9)
-        ax.set_xlabel("source h_n")
-        ax.set_ylabel("target h_t")
-    fig.suptitle(title or "Gini importance of earlier hidden states", y=0.99 if not smoke else 0.93)
-    _banner(fig, smoke)
-    fig.tight_layout()
-    return fig
+    return _stage_heatmaps(panels, label="h{}", cmap="magma", annotate=False, empty="not yet run",
+                           xlabel="source h_n", ylabel="target h_t",
+                           title=title or "Gini importance of earlier hidden states", smoke=smoke)
 
 
 # --------------------------------------------------------------------------- all record figures

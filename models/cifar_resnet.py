@@ -43,10 +43,10 @@ class Bottleneck(ResidualBlock):
     expansion = 4
 
     def __init__(self, cin: int, planes: int, stride: int = 1, use_bn: bool = True, skip: bool = True,
-                 groups: int = 1, width: int | None = None):
+                 groups: int = 1, width: int | None = None, out_channels: int | None = None):
         super().__init__(skip=skip)
         width = width or planes
-        cout = planes * self.expansion
+        cout = out_channels or planes * self.expansion  # ResNeXt sets its output width directly
         self.in_channels, self.out_channels, self.branch_channels, self.stride = cin, cout, cout, stride
         self.conv1, self.bn1 = conv1x1(cin, width), norm2d(width, use_bn)
         self.conv2, self.bn2 = conv3x3(width, width, stride, groups), norm2d(width, use_bn)

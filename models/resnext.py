@@ -38,40 +38,24 @@ path (DIA Figs 13-14).
 """
 from __future__ import annotations
 
-import torch
 import torch.nn as nn
 
-from .backbone import ResidualBlock, ResNetBackbone, Stage, conv_init_, norm2d
-from .cifar_resnet import conv1x1, conv3x3
+from .backbone import ResNetBackbone, Stage, conv_init_, norm2d
+from .cifar_resnet import Bottleneck, conv3x3
 from .registry import ConfigError
 
 __all__ = ["ResNeXtBottleneck", "cifar_resnext", "resnext_blocks_per_stage"]
 
 
-class ResNeXtBottleneck(ResidualBlock):
+class ResNeXtBottleneck(Bottleneck):
     """Post-activation ResNeXt bottleneck (type C: grouped 3x3 conv); attention acts on
-    the output of its last BN, before the addition."""
+    the output of its last BN, before the addition. The CIFAR bottleneck with
+    ``cardinality`` groups, inner ``width`` and output width ``cout`` set directly."""
 
     def __init__(self, cin: int, cout: int, width: int, cardinality: int, stride: int = 1,
                  use_bn: bool = True, skip: bool = True):
-        super().__init__(skip=skip)
-        self.in_channels, self.out_channels, self.branch_channels, self.stride = cin, cout, cout, stride
+        super().__init__(cin, width, stride, use_bn, skip, groups=cardinality, width=width, out_channels=cout)
         self.cardinality, self.width = cardinality, width
-        self.conv1, self.bn1 = conv1x1(cin, width), norm2d(width, use_bn)
-        self.conv2, self.bn2 = conv3x3(width, width, stride, groups=cardinality), norm2d(width, use_bn)
-        self.conv3, self.bn3 = conv1x1(width, cout), norm2d(cout, use_bn)
-        self.downsample = (
-            nn.Sequential(conv1x1(cin, cout, stride), norm2d(cout, use_bn))
-            if stride != 1 or cin != cout else None
-        )
-
-    def branch(self, x: torch.Tensor) -> torch.Tensor:
-        out = torch.relu(self.bn1(self.conv1(x)))
-        out = torch.relu(self.bn2(self.conv2(out)))
-        return self.bn3(self.conv3(out))
-
-    def shortcut(self, x: torch.Tensor) -> torch.Tensor:
-        return x if self.downsample is None else self.downsample(x)
 
 
 def resnext_blocks_per_stage(depth: int) -> int:

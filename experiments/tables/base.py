@@ -238,6 +238,15 @@ def cifar_rows(families: Sequence[str], depths: Sequence[int], datasets: Sequenc
     return tuple(rows)
 
 
+def ela_pruning_rows(variants: Sequence[tuple[str, str, Any]], depths: Sequence[int] = (56, 110)
+                     ) -> tuple[Row, ...]:
+    """ELA-ResNet-``depth`` rows on CIFAR-100 that differ in the pruning settings (ELA Tables 4,
+    6, 7): ``variants`` = (label, variant, pruning dict or a function depth -> pruning dict)."""
+    return tuple(Row(label=f"{d} / {label}", family="ela", backbone=f"resnet{d}", depth=d, dataset="cifar100",
+                     recipe="cifar", variant=variant, pruning=pruning(d) if callable(pruning) else pruning)
+                 for d in depths for label, variant, pruning in variants)
+
+
 def imagenet_rows(families: Sequence[str], depths: Sequence[int], dataset: str, recipe: str = "imagenet", *,
                   labels: Mapping[str, str] | None = None, kwargs: Mapping[str, Mapping] | None = None,
                   head: str = "ResNet-{d}", resources: str = "imagenet") -> tuple[Row, ...]:

@@ -3,7 +3,7 @@ import numpy as np
 
 from models.ebqm import select_pruned
 
-from .base import Row, Table
+from .base import Table, ela_pruning_rows
 
 
 def fixed_k(depth: int) -> int:
@@ -18,19 +18,14 @@ def fixed_k(depth: int) -> int:
 
 _METHODS = (
     ("Threshold-Based", "pruning=threshold", {"mapping": "identity"}),
-    ("Fixed Layer Pruning", "pruning=fixed", None),
+    ("Fixed Layer Pruning", "pruning=fixed", lambda d: {"method": "fixed", "k": fixed_k(d)}),
     ("EBQM", "pruning=ebqm", {}),
 )
 
 TABLE = Table(
     id="ela.table4",
     title="ELA Table 4: top-1 accuracy (%) of layer-pruning methods, ELA-ResNet-56/110 on CIFAR-100",
-    rows=tuple(
-        Row(label=f"{d} / {label}", family="ela", backbone=f"resnet{d}", depth=d, dataset="cifar100",
-            recipe="cifar", variant=variant,
-            pruning=pruning if pruning is not None else {"method": "fixed", "k": fixed_k(d)})
-        for d in (56, 110) for label, variant, pruning in _METHODS
-    ),
+    rows=ela_pruning_rows(_METHODS),
     seeds=5,
     seeds_note="'Each experiment was repeated five times' (Sec. 5.1)",
     metric="test top-1 (%), mean +- std over the seeds",

@@ -1,5 +1,5 @@
 """ELA Table 6: the distribution used to reshape the normalised KL values in EBQM."""
-from .base import Row, Table
+from .base import Table, ela_pruning_rows
 
 _MAPPINGS = (("Normal", "cdf=normal", {"mapping": "normal"}),
              ("Gamma", "cdf=gamma", {"mapping": "gamma"}),
@@ -8,9 +8,7 @@ _MAPPINGS = (("Normal", "cdf=normal", {"mapping": "normal"}),
 TABLE = Table(
     id="ela.table6",
     title="ELA Table 6: top-1 accuracy (%) with Normal, Gamma and Beta CDFs in EBQM, ELA-ResNet-56/110, CIFAR-100",
-    rows=tuple(Row(label=f"{d} / {label}", family="ela", backbone=f"resnet{d}", depth=d, dataset="cifar100",
-                   recipe="cifar", variant=variant, pruning=pruning)
-               for d in (56, 110) for label, variant, pruning in _MAPPINGS),
+    rows=ela_pruning_rows(_MAPPINGS),
     seeds=5,
     seeds_note="n=5 inferred: the five-run statement of Sec. 5.1; the Beta rows equal Table 4's EBQM rows",
     metric="test top-1 (%), mean +- std over the seeds",

@@ -1,5 +1,5 @@
 """ELA Table 7 (appendix): quantile-mapping algorithms GQM, EQM and EBQM."""
-from .base import Row, Table
+from .base import Table, ela_pruning_rows
 
 _QM = (("GQM", "qm=gqm", {"mapping": "gqm"}),
        ("EQM", "qm=eqm", {"mapping": "eqm"}),
@@ -8,9 +8,7 @@ _QM = (("GQM", "qm=gqm", {"mapping": "gqm"}),
 TABLE = Table(
     id="ela.table7",
     title="ELA Table 7: top-1 accuracy (%) of quantile-mapping algorithms, ELA-ResNet-56/110, CIFAR-100",
-    rows=tuple(Row(label=f"{d} / {label}", family="ela", backbone=f"resnet{d}", depth=d, dataset="cifar100",
-                   recipe="cifar", variant=variant, pruning=pruning)
-               for d in (56, 110) for label, variant, pruning in _QM),
+    rows=ela_pruning_rows(_QM),
     seeds=5,
     seeds_note="n=5 inferred (appendix; the five-run statement is in Sec. 5.1); EBQM rows equal Table 4's",
     metric="test top-1 (%), mean +- std over the seeds",
