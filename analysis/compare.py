@@ -102,14 +102,14 @@ def _values(done: pd.DataFrame, metric: str, which: str) -> pd.Series:
     """Our value of ``metric`` per finished run (NaN where a run does not have it)."""
     if not len(done):
         return pd.Series(dtype=float)
-    if metric.startswith("acc_") and metric != "acc_all":  # per-class accuracy: acc_<class name>
+    col = _value_column(metric, which)
+    if col is not None:
+        values = pd.to_numeric(done[col], errors="coerce")
+        return values / TIME_METRICS[metric] if metric in TIME_METRICS else values
+    if metric.startswith("acc_"):  # per-class accuracy: acc_<class name>
         name = metric[len("acc_"):]
         return done[f"{which}_class_acc"].map(lambda d: d.get(name, np.nan) if isinstance(d, dict) else np.nan)
-    col = _value_column(metric, which)
-    if col is None:
-        return pd.Series(np.nan, index=done.index)
-    values = pd.to_numeric(done[col], errors="coerce")
-    return values / TIME_METRICS[metric] if metric in TIME_METRICS else values
+    return pd.Series(np.nan, index=done.index)
 
 
 def _select(row: Mapping[str, Any], matched: pd.DataFrame) -> tuple[pd.DataFrame, bool, str]:

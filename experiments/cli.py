@@ -235,19 +235,18 @@ def _cmd_table(argv: list[str]) -> int:
     est = launch.estimate(plans, sdir.parent / "macs_cache.json")
     print(f"estimated cost: {_cost(est.total_h, est.device)} ({est.method})\n", flush=True)
     rc = launch.run_debug(plans) if args.executor == "debug" else launch.run_local(plans, sdir)
-    _rebuild(table, plans, sdir, show=True)
+    _rebuild(table, [launch.read_record(p.cfg) for p in plans], sdir, show=True)
     print(f"status: ./reproduce.sh status {table.id} --profile {args.profile} {' '.join(_selection(args))}".rstrip())
     return rc
 
 
-def _rebuild(table, plans, sdir, *, show: bool) -> None:
+def _rebuild(table, run_records: list, sdir, *, show: bool) -> None:
     """The paper's table with our numbers beside it, from the records of this table's runs
-    (analysis.tables): written to the table's launch folder, printed when ``show``."""
+    (one per run, None where it has none; analysis.tables): written to the table's launch
+    folder, printed when ``show``."""
     from analysis.tables import rebuild_table
 
-    from . import launch
-
-    records = [r for p in plans if (r := launch.read_record(p.cfg))]
+    records = [r for r in run_records if r]
     if not records:
         return
     path = rebuild_table(table.id, records, sdir)
@@ -257,7 +256,7 @@ def _rebuild(table, plans, sdir, *, show: bool) -> None:
         return
     if show:
         print("\n" + path.read_text().split("\nPer-seed values:")[0].rstrip())  # the file keeps them
-    print(f"\nrebuilt table ({len(records)} of {len(plans)} runs have records): {path} (and .tex)")
+    print(f"\nrebuilt table ({len(records)} of {len(run_records)} runs have records): {path} (and .tex)")
 
 
 def _selection(args) -> list[str]:
@@ -336,7 +335,7 @@ def _cmd_status(argv: list[str]) -> int:
     for s in states:
         counts[s.state] = counts.get(s.state, 0) + 1
     print(f"\n{len(states)} runs: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
-    _rebuild(table, plans, sdir, show=False)
+    _rebuild(table, [s.record for s in states], sdir, show=False)
     if args.csv:
         with open(args.csv, "w", newline="") as f:
             w = csv.writer(f)
