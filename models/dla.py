@@ -33,8 +33,22 @@ Options (``attn_kwargs``): those of MRLA (``dim_per_head``, ``drop_path``; ``dee
 for DLA-B on ImageNet, as MRLA-B), and of the cell: ``cell`` = 'dsu' (default), 'lstm',
 'rnn' or 'dia' (DLA Table 4), ``reduction`` (r: 4; 16 on ImageNet as in the released
 code, the paper says 20), ``dsu_form`` ('released' | 'paper') and ``norm`` (DLA Table 5);
-``refresh`` ('released' | 'paper') for DLA-L.
+``refresh`` ('released' | 'paper') for DLA-L; ``context`` ('per_image' | 'batch0') for both.
 Read-out: DLA-L records ``'layer_gate'`` [B, heads], DLA-B ``'layer_softmax'`` [B, heads, t].
+
+**Refresh context** (``context``). DLA Eq. 6 refreshes every earlier layer of an image
+with that image's own context, ``d^m = Dyn(y^m, c^l)``: ``'per_image'`` (default) feeds
+each image's ``(h, c)`` to the refresh. The released code (CIFAR DLA-B and DLA-L; its
+ImageNet DLA-L indexes the same way) reads the recurrent state of the refresh call with
+per-layer indexing applied to a [B, C] tensor, so it takes row 0: every image of a batch
+is refreshed with IMAGE 0's ``(h, c)`` (the forward context of Eq. 5 stays per image).
+That is a defect, not a design: an image's logits depend on which image leads its batch
+(measured on ResNet-20 at initialisation, eval mode, float64, batch of 8: about 2e-3
+relative for DLA-L and 3e-5 for DLA-B, both the change of images 1..7 when image 0 is
+replaced and the gap between the released models and 'per_image'). ``'batch0'``
+reproduces it (the refresh cell is called with ``(h[0], c[0])`` broadcast over the
+batch): this repository's DLA-B/DLA-L then equal the released models to 1e-15 (eval,
+and losses over three SGD steps). It adds no parameter.
 
 **LII** (``'lii_dsu'``, ``'lii_lstm'``, ``'lii_dia'``; DLA section 5.3, Table 6): the DIA
 unit of :mod:`models.dia` (GAP of the residual branch -> cell shared per stage ->
@@ -57,7 +71,7 @@ from .mrla import MRLABase, MRLALight, registered_backbones, use_deep_stem
 from .registry import ConfigError
 from .zoo import Family, register_family
 
-__all__ = ["DLALight", "DLABase", "CONTEXT_KEY", "CELL_KEY", "DWCONV_KEY"]
+__all__ = ["DLALight", "DLABase", "CONTEXT_KEY", "CELL_KEY", "DWCONV_KEY", "CONTEXTS"]
 
 CONTEXT_KEY = "dla_context"
 CELL_KEY = "dla_cell"
@@ -74,12 +88,36 @@ def _context_step(x: torch.Tensor, state: StageState) -> tuple[nn.Module, tuple[
     return cell, ctx
 
 
+#: Whose context refreshes an image's earlier layers (module docstring, "Refresh context").
+CONTEXTS = ("per_image", "batch0")
+
+
+def _check_context(context: str) -> None:
+    if context not in CONTEXTS:
+        raise ConfigError(f"unknown DLA context {context!r}; use 'per_image' (DLA Eq. 6) or 'batch0' (released code)")
+
+
+def _refresh_context(ctx: tuple[torch.Tensor, torch.Tensor], context: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (h, c) the refresh (Eq. 6) is computed with: each image's own ('per_image'), or
+    image 0's broadcast over the batch ('batch0', the released code's defect)."""
+    if context == "per_image":
+        return ctx
+    h, c = ctx
+    return h[:1].expand_as(h), c[:1].expand_as(c)
+
+
 class DLALight(MRLALight):
     """DLA-L: context update, refresh of the shortcut (O^{l-1}), then MRLA-L (module docstring)."""
 
+    def __init__(self, channels: int, dim_per_head: int = 32, drop_path: float = 0.0, context: str = "per_image"):
+        _check_context(context)
+        super().__init__(channels, dim_per_head, drop_path)
+        self.context = context
+
     def forward(self, x: torch.Tensor, identity: torch.Tensor, state: StageState) -> torch.Tensor:
         cell, ctx = _context_step(x, state)
-        d, _ = cell(identity.mean((2, 3)), ctx)  # Eq. 6: d = Dyn(y^m, c^l), the state is not advanced
+        # Eq. 6: d = Dyn(y^m, c^l), the state is not advanced
+        d, _ = cell(identity.mean((2, 3)), _refresh_context(ctx, self.context))
         org = identity * d[:, :, None, None]
         shared = state.memory["shared"]
         if DWCONV_KEY in shared:  # refresh='released'
@@ -90,8 +128,14 @@ class DLALight(MRLALight):
 class DLABase(MRLABase):
     """DLA-B: context update, refresh of every stored key and value, then MRLA-B (module docstring)."""
 
+    def __init__(self, channels: int, dim_per_head: int = 32, drop_path: float = 0.0, context: str = "per_image"):
+        _check_context(context)
+        super().__init__(channels, dim_per_head, drop_path)
+        self.context = context
+
     def forward(self, x: torch.Tensor, identity: torch.Tensor, state: StageState) -> torch.Tensor:
-        cell, (h, c) = _context_step(x, state)
+        cell, ctx = _context_step(x, state)
+        h, c = _refresh_context(ctx, self.context)
         mem = self.stored(state)
         n = len(mem["keys"])
         if n:
@@ -110,20 +154,20 @@ REFRESH = ("released", "paper")
 
 def _make(cls, block: ResidualBlock, dim_per_head: int = 32, drop_path: float = 0.0, cell: str = "dsu",
           reduction: int = 4, dsu_form: str = "released", norm: str = "sigmoid", refresh: str = "released",
-          deep_stem: bool = False) -> nn.Module:
+          deep_stem: bool = False, context: str = "per_image") -> nn.Module:
     if refresh not in REFRESH:
         raise ConfigError(f"unknown DLA refresh {refresh!r}; use 'released' (org * d + DWConv(org)) "
                           "or 'paper' (Eq. 6: org * d)")
     if cls is DLABase and refresh != "released":
         raise ConfigError("refresh applies to DLA-L only: DLA-B refreshes its stored keys and values")
-    module = cls(block.out_channels, dim_per_head, drop_path)
+    module = cls(block.out_channels, dim_per_head, drop_path, context=context)
     conv_init_(module)
     return module
 
 
 def _setup(net: ResNetBackbone, dim_per_head: int = 32, drop_path: float = 0.0, cell: str = "dsu",
            reduction: int = 4, dsu_form: str = "released", norm: str = "sigmoid", refresh: str = "released",
-           deep_stem: bool = False) -> None:
+           deep_stem: bool = False, context: str = "per_image") -> None:
     """One cell per stage that carries DLA (and, for DLA-L, one depthwise conv per stage)."""
     use_deep_stem(net, deep_stem)
     for stage in net.stages:
