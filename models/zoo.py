@@ -215,8 +215,9 @@ def _register_family_models(fam: Family) -> None:
 
 #: Per-backbone-kind defaults of the block attention modules (see each module's docstring).
 _SAM_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
-    # ImageNet rows (ELA/DLA Table 2) are copied from the SENet and CBAM papers, whose
-    # modules keep the MLP biases; the CIFAR tables need them off (ELA/DLA Table 1).
+    # On ImageNet backbones SE and CBAM keep the MLP biases of the SENet and CBAM papers;
+    # the CIFAR tables need them off (ELA/DLA Table 1). ELA/DLA Table 2's SE rows pass
+    # bias=False, the released MRLA/DLA ImageNet SE (experiments.tables.base.RELEASED_IMAGENET_SE).
     "se": {"imagenet": {"bias": True}, "wrn": {"reduction": 4}, "resnext": {"reduction": 4}},
     "cbam": {"imagenet": {"bias": True}},
     # WRN52-4 and ResNeXt101 8x32 appear only in DIA Table IV, whose SE (12.42M, 34.03M),

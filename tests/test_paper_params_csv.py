@@ -165,6 +165,11 @@ def test_ablation_kwargs_follow_the_rows(table):
         assert bias is (not r.model.endswith("resnext101_8x32d")), r.row
     ela_dla_se = table[(table.paper != "dia") & table.model.str.startswith("se_resnet") & (table.dataset != "imagenet")]
     assert (ela_dla_se.kwargs == "").all()
+    # ELA/DLA Table 2's ImageNet SE: the released MRLA/DLA code's SE, without biases (the
+    # zoo's ImageNet default keeps the SENet paper's biases)
+    se_in = table[(table.paper != "dia") & table.model.str.startswith("se_resnet") & (table.dataset == "imagenet")]
+    assert len(se_in) == 4
+    assert all(json.loads(k) == {"attn_kwargs": {"bias": False}} for k in se_in.kwargs)
 
 
 #: The same model printed with different counts in two tables (kept as printed).

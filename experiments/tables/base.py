@@ -31,7 +31,8 @@ from models import ConfigError
 from ..config import RunConfig
 from ..recipes import SMOKE
 
-__all__ = ["Row", "Table", "Planned", "PROFILES", "SMOKE_DATASET", "SMOKE_SEEDS", "model_name", "LABELS"]
+__all__ = ["Row", "Table", "Planned", "PROFILES", "SMOKE_DATASET", "SMOKE_SEEDS", "model_name", "LABELS",
+           "RELEASED_IMAGENET_SE"]
 
 PROFILES = ("full", "smoke")
 SMOKE_DATASET = "fashionmnist"
@@ -45,6 +46,15 @@ LABELS = {
     "dia_spa": "SPA with DIA", "mrla_b": "MRLA-B", "mrla_l": "MRLA-L", "dla_b": "DLA-B", "dla_l": "DLA-L",
     "ela": "ELA", "lii_lstm": "LII (LSTM)", "lii_dia": "LII (DIA)", "lii_dsu": "LII (DSU)",
 }
+
+
+#: ``model_kwargs`` of an ImageNet SE row whose numbers come from the MRLA/DLA code: the
+#: released MRLA and DLA repositories' ImageNet SE has no biases in its two Linear layers
+#: (SE-ResNet-50 28,071,976 and SE-ResNet-101 49,292,328 parameters). The zoo's ImageNet
+#: default keeps the SENet paper's biases (28,088,024 / 49,326,872), which DIA's ImageNet
+#: rows (Tables VIII and XI, Figure 2; no released DIA ImageNet code) keep. Both forms
+#: print as 28.1 / 49.3M. Used by ELA Table 2 and DLA Table 2.
+RELEASED_IMAGENET_SE: Mapping[str, Any] = {"attn_kwargs": {"bias": False}}
 
 
 def model_name(family: str, backbone: str) -> str:

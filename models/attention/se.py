@@ -2,7 +2,9 @@
 h_t = sigmoid(W2 ReLU(W1 GAP(a_t))), x_{t+1} = x_t + a_t * h_t.
 
 CIFAR (released DLA/DIANet code): reduction 16, both linear layers without bias.
-The SENet paper's ImageNet module keeps the biases (``bias=True``).
+The SENet paper's ImageNet module keeps the biases (``bias=True``, the zoo's default on
+ImageNet backbones); the released MRLA/DLA ImageNet code has none (``bias=False``: ELA/DLA
+Table 2's SE rows, SE-ResNet-50/101 = 28,071,976 / 49,292,328 parameters).
 """
 from __future__ import annotations
 
