@@ -25,6 +25,12 @@ Verdicts: a claim with no comparison run (full-scale, n >= 2 per arm) is "not ye
 (``aggregate='most'``: more than half, for the papers' own "most SAMs improve"), else
 "not supported". Each comparison also shows the paper's own numbers for it, the paper's
 difference and, where the paper prints std and n, its Student p-value.
+
+A second verdict needs no runs: ``paper_verdict`` (significant / not significant / cannot be
+tested), the same comparisons tested on the paper's own printed mean, std and n
+(``analysis.paper_evidence``: Welch and Student p, Holm within the claim, n printed or the
+paper's documented run count, seeds per arm to detect each published gain). Its columns
+(``paper_*``) are added to both frames.
 """
 from __future__ import annotations
 
@@ -237,7 +243,7 @@ def tost(a: Sequence[float], b: Sequence[float], margin: float) -> float:
     return float(max(p_low, p_high))
 
 
-def _pseudo_row(claim: Claim, arm: Arm, ctx: Context) -> dict[str, Any]:
+def pseudo_row(claim: Claim, arm: Arm, ctx: Context) -> dict[str, Any]:
     return {"paper": claim.paper, "model": arm.model, "variant": arm.variant, "dataset": ctx.dataset,
             "backbone": ctx.backbone, "depth": arm.depth or ctx.depth}
 
@@ -255,7 +261,7 @@ def _arm_runs(row: Mapping[str, Any], runs: pd.DataFrame) -> tuple[pd.DataFrame,
     return real, len(smoke)
 
 
-def _paper_value(paper: pd.DataFrame | None, claim: Claim, row: Mapping[str, Any], metric: str) -> dict | None:
+def paper_value(paper: pd.DataFrame | None, claim: Claim, row: Mapping[str, Any], metric: str) -> dict | None:
     if paper is None or not claim.tables:
         return None
     sel = paper[(paper["paper"] == claim.paper) & (paper["table"].isin(claim.tables))
@@ -267,7 +273,7 @@ def _paper_value(paper: pd.DataFrame | None, claim: Claim, row: Mapping[str, Any
         if parse_variant(r["variant"]) == want:
             return {"mean": number(r["mean"]), "std": number(r["std"]), "n": number(r["n"]),
                     "text": r["mean"] + (f" ± {r['std']}" if r["std"] else "") + (f" (n={r['n']})" if r["n"] else ""),
-                    "table": r["table"]}
+                    "table": r["table"], "record": r}
     return None
 
 
@@ -287,7 +293,7 @@ def _fmt(m: float, s: float, n: int, digits: int = 2) -> str:
 
 def _compare_pair(claim: Claim, a: Arm, b: Arm, ctx: Context, runs: pd.DataFrame, paper: pd.DataFrame | None,
                   which: str, extra: Mapping[str, Any] | None) -> dict[str, Any]:
-    ra, rb = _pseudo_row(claim, a, ctx), _pseudo_row(claim, b, ctx)
+    ra, rb = pseudo_row(claim, a, ctx), pseudo_row(claim, b, ctx)
     rec: dict[str, Any] = {"claim": claim.id, "paper": claim.paper, "kind": claim.kind, "context": ctx.label(),
                            "subject": a.label(), "other": b.label(), "paper_subject": "—", "paper_other": "—",
                            "paper_delta": float("nan"), "paper_p": float("nan"), "ours_subject": "—",
@@ -302,9 +308,9 @@ def _compare_pair(claim: Claim, a: Arm, b: Arm, ctx: Context, runs: pd.DataFrame
             rec["detail"] = f"figure analysis not run: {claim.note}"
         return rec
     metric = "top1"
-    pa, pb = _paper_value(paper, claim, ra, metric), _paper_value(paper, claim, rb, metric)
+    pa, pb = paper_value(paper, claim, ra, metric), paper_value(paper, claim, rb, metric)
     if claim.kind == "faster":
-        pa, pb = _paper_value(paper, claim, ra, "epoch_time_h"), _paper_value(paper, claim, rb, "epoch_time_h")
+        pa, pb = paper_value(paper, claim, ra, "epoch_time_h"), paper_value(paper, claim, rb, "epoch_time_h")
     if pa:
         rec["paper_subject"] = pa["text"]
     if pb:
@@ -381,6 +387,12 @@ def _compare_pair(claim: Claim, a: Arm, b: Arm, ctx: Context, runs: pd.DataFrame
     return rec
 
 
+def holds(claim: Claim, n_yes: int, n: int) -> bool:
+    """Whether a claim holds over its n decided comparisons, n_yes of them in its favour:
+    more than half for ``aggregate='most'``, else all of them."""
+    return n_yes > n / 2 if claim.aggregate == "most" else n_yes == n
+
+
 def _decide(claim: Claim, rec: dict[str, Any], alpha: float) -> None:
     """Set ``result`` of a tested comparison from its Holm-corrected p-value."""
     p = rec["p_holm"]
@@ -424,10 +436,8 @@ def evaluate_claims(runs: pd.DataFrame | None, paper: pd.DataFrame | None = None
         n_sup = sum(r["result"] == "supported" for r in decided)
         if not decided:
             verdict = "not yet run"
-        elif claim.aggregate == "most":
-            verdict = "supported" if n_sup > len(decided) / 2 else "not supported"
         else:
-            verdict = "supported" if n_sup == len(decided) else "not supported"
+            verdict = "supported" if holds(claim, n_sup, len(decided)) else "not supported"
         smoke_only = not decided and any("smoke" in r["detail"] for r in recs)
         summary.append({"claim": claim.id, "paper": claim.paper, "text": claim.text, "source": claim.source,
                         "kind": claim.kind, "verdict": verdict, "comparisons": len(recs), "run": len(decided),
@@ -439,4 +449,18 @@ def evaluate_claims(runs: pd.DataFrame | None, paper: pd.DataFrame | None = None
     ev_cols = ["claim", "paper", "kind", "context", "subject", "other", "paper_subject", "paper_other", "paper_delta",
                "paper_p", "ours_subject", "ours_other", "n_subject", "n_other", "delta", "p", "p_holm",
                "seeds_needed", "result", "detail", "hardware"]
-    return pd.DataFrame(summary), pd.DataFrame(evidence, columns=ev_cols)
+    summary_df, evidence_df = pd.DataFrame(summary), pd.DataFrame(evidence, columns=ev_cols)
+    if paper is None:
+        return summary_df, evidence_df
+    from .paper_evidence import paper_evidence
+
+    p_sum, p_ev = paper_evidence(paper, claims, alpha)  # the same claims, comparisons in the same order
+    keys = ["claim", "context", "subject", "other"]
+    assert p_ev[keys].equals(evidence_df[keys]) and p_sum["claim"].equals(summary_df["claim"])
+    for col in p_ev.columns:
+        if col not in evidence_df.columns:
+            evidence_df[col] = p_ev[col].to_numpy()
+    for col in p_sum.columns:
+        if col not in summary_df.columns:
+            summary_df[col] = p_sum[col].to_numpy()
+    return summary_df, evidence_df

@@ -6,7 +6,12 @@
 
 What it contains: the claims (``analysis.claims``) with a verdict each (supported / not
 supported / not yet run) and the comparisons behind it (the paper's numbers, ours, Welch
-p-values Holm-corrected per claim, seeds needed); the rebuilt tables
+p-values Holm-corrected per claim, seeds needed); beside it, a verdict from the paper's own
+numbers, which needs no runs (``analysis.paper_evidence``: significant / not significant /
+cannot be tested, with Welch and Student p from the printed mean, std and n, Holm within the
+claim, n's source, seeds per arm to see each published gain), a summary of it per paper and
+the models two or more papers print, with the differences beyond the printed spread flagged;
+the rebuilt tables
 (``analysis.tables``, written next to the report); the papers' printed significance
 marks recomputed from their mean, std and n (``analysis.stats.recompute_marks``) with
 agree / disagree; the runs that match no paper row. Smoke runs never count for a
@@ -28,11 +33,12 @@ import pandas as pd
 
 from .claims import CLAIMS, evaluate_claims
 from .compare import compare, runs_for
+from .paper_evidence import PAPER_VERDICTS, cross_paper, n_sources, verdict_counts
 from .records import ROOT, load_paper, load_records
 from .stats import recompute_marks
-from .tables import SMOKE_BANNER, TABLE_TITLES, fmt_p, md_table, table_id, write_tables
+from .tables import DATASET_NAMES, SMOKE_BANNER, TABLE_TITLES, fmt_p, md_table, table_id, write_tables
 
-__all__ = ["build_report", "marks_report", "main", "MARK_TABLES", "ASSUMED_N_TABLES"]
+__all__ = ["build_report", "marks_report", "paper_evidence_section", "main", "MARK_TABLES", "ASSUMED_N_TABLES"]
 
 PAPER_NAMES = {"ela": "ELA — Efficient Layer Attention (pruning redundant retrievals)",
                "dla": "DLA — Dynamic Layer Attention", "dia": "DIA — Dense-and-Implicit Attention (DIANet)"}
@@ -104,6 +110,118 @@ def _evidence_table(ev: pd.DataFrame, kind: str) -> str:
     head = ["context", "comparison", "paper (subject / other)", "paper Δ", "ours: subject", "ours: other", "Δ",
             "p", "p Holm", "seeds/arm", "result"]
     return md_table(head, rows)
+
+
+def _seeds_cell(seeds: Any) -> str:
+    if not isinstance(seeds, (float, int)) or not (math.isfinite(seeds) or seeds == float("inf")):
+        return "—"
+    return ">1e8" if seeds == float("inf") else str(int(seeds))
+
+
+def _paper_evidence_table(ev: pd.DataFrame) -> str:
+    """The comparisons of one claim tested on the paper's own numbers (the testable ones)."""
+    rows = []
+    for r in ev.to_dict("records"):
+        rows.append([r["context"], f"{r['subject']} vs {r['other']}", f"{r['paper_subject']} / {r['paper_other']}",
+                     r["paper_n_source"], _num(r["paper_delta"], signed=True), fmt_p(r["paper_p_welch"]),
+                     fmt_p(r["paper_p_student"]), f"{fmt_p(r['paper_p_holm'])} / {fmt_p(r['paper_p_holm_student'])}",
+                     _seeds_cell(r["paper_seeds_needed"]),
+                     f"**{r['paper_result']}**" + (f": {r['paper_detail']}" if r["paper_detail"] else "")])
+    return md_table(["context", "comparison", "paper (subject / other)", "n (source)", "paper Δ", "p Welch",
+                     "p Student", "p Holm (Welch / Student)", "seeds/arm at the paper's spread",
+                     "the paper's own evidence"], rows)
+
+
+def _paper_verdict_cell(r: Mapping[str, Any]) -> str:
+    """The claims table's 'the paper's own evidence' cell: verdict and how much of it was testable."""
+    cell = f"**{r['paper_verdict']}**"
+    if r["paper_tested"]:
+        cell += f" ({r['paper_significant']} of {r['paper_tested']} testable significant"
+        if r["paper_tested"] < r["paper_comparisons"]:
+            cell += f"; {r['paper_comparisons'] - r['paper_tested']} not testable"
+        cell += ")"
+    return cell
+
+
+def _claim_line(r: Mapping[str, Any]) -> str:
+    if r["paper_verdict"] == "cannot be tested":
+        return f"- `{r['claim']}`: {r['paper_reason']}"
+    out = f"- `{r['claim']}`: {r['paper_significant']}/{r['paper_tested']} testable comparisons significant"
+    if r["paper_opposite"]:
+        out += f" ({r['paper_opposite']} significantly the other way)"
+    if r["paper_tested"] < r["paper_comparisons"]:
+        out += f"; {r['paper_comparisons'] - r['paper_tested']} more not testable"
+    seeds = r["paper_seeds_max"]
+    if isinstance(seeds, float) and (math.isfinite(seeds) or seeds == float("inf")):
+        out += f"; seeds per arm to see every published gain: {_seeds_cell(seeds)}"
+    return out
+
+
+def paper_evidence_section(summary: pd.DataFrame, paper: pd.DataFrame, alpha: float = 0.05,
+                           consistency: pd.DataFrame | None = None) -> list[str]:
+    """The report's section on what the papers' own numbers support (``summary``: the claims frame
+    of ``evaluate_claims``, with its ``paper_*`` columns): counts per paper, the claims by verdict,
+    where each table's n comes from, and the cross-paper consistency of the models they share."""
+    counts = verdict_counts(summary)
+    out = ["## What the papers' own numbers support", "",
+           "Before any run: each claim's comparisons tested on the paper's own printed mean ± std and n "
+           "(two-sided Welch and Student t-tests from summary statistics, Welch p Holm-corrected within the claim, "
+           f"alpha = {alpha}; 'comparable' claims by two one-sided Welch tests). A claim is *significant* when every "
+           "testable comparison shows the subject ahead beyond the paper's own run-to-run spread (DIA Table III's "
+           "'most SAMs': more than half), *not significant* when one does not, *cannot be tested* when the paper "
+           "prints no std (or no numbers) for any of them. 'Seeds per arm': runs per arm a Welch test needs to "
+           "detect the published gain with the paper's spread at power 0.8.", "",
+           md_table(["paper", "claims", *PAPER_VERDICTS],
+                    [[k.upper(), int(r["claims"]), *[int(r[v]) for v in PAPER_VERDICTS]]
+                     for k, r in counts.iterrows()]), ""]
+    for paper_key in counts.index:
+        part = summary[summary["paper"] == paper_key]
+        out += [f"### {paper_key.upper()} claims in its own numbers", ""]
+        for verdict, title in (("significant", "Supported by the paper's own numbers"),
+                               ("not significant", "Not supported by the paper's own numbers"),
+                               ("cannot be tested", "Not testable from the paper")):
+            sel = part[part["paper_verdict"] == verdict]
+            out += [f"{title} ({len(sel)}):", ""] + ([_claim_line(r) for r in sel.to_dict("records")] or ["- none"])
+            out += [""]
+    ns = n_sources(paper)
+    out += ["### Where each table's n comes from", "",
+            "n of each arm: the results.csv n column where filled (its note quotes the paper's run-count "
+            "statement), else the paper's documented run count for the table (`experiments/tables/*.py`, "
+            "`seeds_note`); tables without a printed std cannot be tested.", "",
+            md_table(["table", "rows", "rows with std", "n", "source"],
+                     [[table_id(r["paper"], r["table"]), r["rows"], r["rows_with_std"], r["n"], r["source"]]
+                      for r in ns.to_dict("records")]), ""]
+    cons = cross_paper(paper, alpha) if consistency is None else consistency
+    judged, unjudged = cons[cons["judged"]], cons[~cons["judged"]]
+    flagged = cons[cons["flagged"]]
+    out += ["### Cross-paper consistency", "",
+            f"Models that two or more papers print at the same depth and dataset: {len(cons)}; "
+            f"with a printed spread to judge them by: {len(judged)}; differing beyond it: {len(flagged)}. "
+            "Flagged: Welch p < alpha where both papers print std and n; otherwise the gap, less the rounding of "
+            "the printed means, exceeds twice the printed run-to-run std (outside the ~95% range of a single run "
+            "of the paper that prints the std). A flagged model says the papers' setups differ by more than seed "
+            "noise, so a gain measured against another paper's baseline is suspect.", ""]
+    if len(judged):
+        rows = [[DATASET_NAMES.get(r["dataset"], r["dataset"]), f"{r['backbone']}-{r['depth']}", r["model"]
+                 + (f" [{r['variant']}]" if r["variant"] else ""), r["metric"], r["numbers"],
+                 _num(r["max_abs_delta"]), _num(r["spread"]), "**yes**" if r["flagged"] else "no", r["detail"]]
+                for r in judged.to_dict("records")]
+        out += [md_table(["dataset", "backbone", "model", "metric", "each paper's number", "largest |Δ|",
+                          "largest printed std", "beyond the spread", "pairs"], rows), ""]
+    if len(unjudged):
+        same = unjudged[unjudged["identical"]]
+        diff = unjudged[~unjudged["identical"]]
+        if len(same):
+            out += [f"Printed identically with no std ({len(same)}; "
+                    f"{', '.join(sorted(set(p.upper() for p in same['papers'])))}: baselines copied from one "
+                    "source, not independent measurements): "
+                    + ", ".join(f"{r['model']}-{r['depth']} {DATASET_NAMES.get(r['dataset'], r['dataset'])} "
+                                f"{r['metric']}" for r in same.to_dict("records")) + ".", ""]
+        if len(diff):
+            out += ["Printed differently with no std to judge by: "
+                    + "; ".join(f"{r['model']}-{r['depth']} {r['dataset']} {r['metric']}: {r['numbers']}"
+                                for r in diff.to_dict("records")) + ".", ""]
+    return out
 
 
 def _unmatched(runs: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
@@ -204,32 +322,47 @@ def build_report(runs_dir: str | Path = "runs", *, out: str | Path = ROOT / "res
     elif not n_runs:
         lines += ["> No run records yet: the tables show the papers' numbers and 'not yet run'.", ""]
     counts = summary["verdict"].value_counts().to_dict()
+    pcounts = summary["paper_verdict"].value_counts().to_dict()
+    per_paper = verdict_counts(summary)
     lines += [
         f"Our accuracies: the {which} test accuracy over epochs of each run (the released code reports the best).",
         "Verdicts: " + ", ".join(f"{k}: {counts.get(k, 0)}" for k in ("supported", "not supported", "not yet run"))
-        + f" (of {len(summary)} claims).", "",
+        + f" (of {len(summary)} claims).",
+        "The papers' own numbers (no runs needed): " + ", ".join(f"{k}: {pcounts.get(k, 0)}" for k in PAPER_VERDICTS)
+        + " (" + "; ".join(f"{k.upper()} " + " / ".join(str(int(r[v])) for v in PAPER_VERDICTS)
+                           for k, r in per_paper.iterrows()) + ").", "",
         "## Claims and verdicts", "",
-        md_table(["claim", "paper", "what the paper claims", "where", "verdict", "evidence"],
-                 [[r["claim"], r["paper"].upper(), r["text"], r["source"], f"**{r['verdict']}**", r["coverage"]]
+        md_table(["claim", "paper", "what the paper claims", "where", "verdict", "evidence",
+                  "the paper's own evidence"],
+                 [[r["claim"], r["paper"].upper(), r["text"], r["source"], f"**{r['verdict']}**", r["coverage"],
+                   _paper_verdict_cell(r)]
                   for r in summary.to_dict("records")]),
         "",
         "A comparison counts when both arms have 2 or more finished full-scale runs; a claim is supported when "
         "every comparison run supports it (DIA Table III's 'most SAMs': more than half), with Welch p-values "
         f"Holm-corrected within the claim at alpha = {alpha}. 'seeds/arm': runs per arm a Welch test needs to "
-        "detect the paper's difference with our spread (power 0.8).", "",
+        "detect the paper's difference with our spread (power 0.8). 'The paper's own evidence': the same "
+        "comparisons tested on the paper's printed mean, std and n (next section).", "",
     ]
+    consistency = cross_paper(paper, alpha)
+    lines += paper_evidence_section(summary, paper, alpha, consistency)
     for paper_key in ("ela", "dla", "dia"):
         lines += [f"## {PAPER_NAMES[paper_key]}", ""]
         for claim in [c for c in CLAIMS if c.paper == paper_key]:
             s = summary[summary["claim"] == claim.id].iloc[0]
             ev = evidence[evidence["claim"] == claim.id]
             lines += [f"### {claim.id}: {s['verdict']}", "", f"{claim.text} ({claim.source}.)", "",
-                      f"Evidence: {s['coverage']}." + (f" {claim.note}." if claim.note else ""), ""]
+                      f"Evidence: {s['coverage']}." + (f" {claim.note}." if claim.note else ""), "",
+                      f"The paper's own evidence: **{s['paper_verdict']}** ({s['paper_coverage']})."
+                      + (f" Not testable: {s['paper_reason']}." if s["paper_reason"] else ""), ""]
             run_ev = ev[ev["result"] != "not yet run"]
             shown = run_ev if len(run_ev) else ev
             if len(run_ev) < len(ev) and len(run_ev):
                 lines += [f"({len(ev) - len(run_ev)} comparisons not yet run are not listed.)", ""]
             lines += [_evidence_table(shown, claim.kind), ""]
+            tested = ev[ev["paper_result"] != "cannot be tested"]
+            if len(tested):
+                lines += ["In the paper's own numbers:", "", _paper_evidence_table(tested), ""]
 
     lines += ["## Rebuilt tables", "",
               f"Each paper table with our numbers beside the published ones, in `{tables_dir}` "
@@ -287,6 +420,11 @@ def build_report(runs_dir: str | Path = "runs", *, out: str | Path = ROOT / "res
               "- Claims: Welch's test on per-seed values of our two arms; training-time claims on per-run mean "
               "epoch times on the same hardware; 'comparable' claims by two one-sided tests (TOST); Holm within "
               "each claim.",
+              "- The paper's own evidence (`analysis.paper_evidence`): the claim's comparisons from the paper's "
+              "printed mean, std and n (n printed, or the paper's documented run count: see 'Where each table's n "
+              "comes from'), Welch's and Student's t-tests from summary statistics, Welch p Holm-corrected within "
+              "the claim (Student's shown beside); 'comparable' claims by TOST; the papers do not say whether '±' "
+              "is ddof 0 or 1 (sample std assumed).",
               "- Seeds needed: smallest n per arm whose two-sided Welch test at alpha 0.05 has power 0.8 "
               "(noncentral t), `analysis.stats.seeds_needed`.", ""]
     text = "\n".join(lines)
@@ -296,7 +434,8 @@ def build_report(runs_dir: str | Path = "runs", *, out: str | Path = ROOT / "res
         html_path = out.with_suffix(".html")
         html_path.write_text(_md_to_html(text, "Reproduction report"))
     return {"report": out, "html": html_path, "tables": table_paths, "figures": figure_paths, "summary": summary,
-            "evidence": evidence, "comparison": cmp, "marks": (marks_printed, marks_assumed)}
+            "evidence": evidence, "comparison": cmp, "marks": (marks_printed, marks_assumed),
+            "paper_counts": per_paper, "cross_paper": consistency}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -318,6 +457,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"report: {res['report']}" + (f" and {res['html']}" if res["html"] else ""))
     print(f"tables: {len(res['tables']) // 2} tables in {Path(res['tables'][0]).parent if res['tables'] else '-'}")
     print("verdicts: " + ", ".join(f"{k} {counts.get(k, 0)}" for k in ("supported", "not supported", "not yet run")))
+    print("the papers' own numbers (" + " / ".join(PAPER_VERDICTS) + "): "
+          + "; ".join(f"{k} " + " / ".join(str(int(r[v])) for v in PAPER_VERDICTS)
+                      for k, r in res["paper_counts"].iterrows()))
     return 0
 
 
