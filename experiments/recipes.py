@@ -8,7 +8,17 @@ recipes"), and the ``smoke`` scale that shrinks a recipe without changing its sh
 | ``dia_preresnet`` | DIANet repo, PreResNet-164 | 164 | 128 | 0.1 | 1e-4 | x0.1 at 81, 122 |
 | ``dia_wrn`` | DIANet repo, WRN-52-4 | 200 | 128 | 0.1 | 5e-4 | x0.2 at 80, 120, 160; dropout 0.3 |
 | ``dia_resnext`` | DIANet repo, ResNeXt-101 8x32d | 300 | 128 | 0.1 | 5e-4 | x0.1 at 150, 225 |
-| ``imagenet`` | MRLA code (ELA/DLA Table 2) | 100 | 256 | 0.1 | 1e-4 | 3-epoch linear warm-up, x0.1 every 30; DropPath 0.2 |
+| ``imagenet`` | MRLA code (ELA/DLA Table 2) | 100 | 256 | 0.1 | 1e-4 | 3-epoch warm-up as released (below), x0.1 every 30; DropPath 0.2 |
+
+Warm-up (``warmup``): ``'released'`` is the MRLA/DLA ImageNet code's per-epoch rule
+(``gen_lr`` in their train.py): epoch 0 at ``warmup_lr`` = 1e-4, epoch e < W at lr e / W
+(W = 3: 1e-4, 0.0333, 0.0667), then the schedule; ``'linear'`` ramps per step from 0 to
+lr over the W epochs (the usual reading of "linear warm-up").
+
+DropPath 0.2 on the layer-attention branches (MRLA, DLA, ELA; no other module): the value
+of the released CIFAR code's one published command (run.sh, DLA-B) and of the MRLA
+ImageNet code, applied to every layer-attention family; the released CIFAR script's own
+default is 0. ``--drop-path`` (run and table commands) overrides it.
 
 All use SGD with momentum 0.9, no Nesterov. The DIANet ResNeXt schedule has no epoch
 count in official-code.md; 300 is the count its milestones 150/225 come from (the
@@ -38,13 +48,22 @@ class Recipe:
     gamma: float = 0.1
     step_every: int | None = None  # step schedule: x gamma every N epochs (ImageNet)
     warmup_epochs: int = 0
+    warmup: str = "linear"  # 'linear' per step | 'released' per epoch (MRLA/DLA gen_lr)
+    warmup_lr: float = 1e-4  # the released rule's epoch-0 lr
     drop_path: float = 0.0  # on layer-attention branches only (MRLA/DLA/ELA)
     dropout: float = 0.0  # inside WRN blocks
     source: str = ""
 
+    def __post_init__(self) -> None:
+        if self.warmup not in ("linear", "released"):
+            raise ConfigError(f"recipe {self.name!r}: warmup must be 'linear' or 'released', got {self.warmup!r}")
+
     def lr_at(self, epoch: float) -> float:
         """Learning rate at (fractional) epoch ``epoch`` (0-based)."""
         if self.warmup_epochs and epoch < self.warmup_epochs:
+            if self.warmup == "released":
+                e = int(math.floor(epoch))
+                return self.warmup_lr if e == 0 else self.lr * e / self.warmup_epochs
             return self.lr * (epoch + 1e-8) / self.warmup_epochs
         e = int(math.floor(epoch))
         if self.step_every:
@@ -73,7 +92,7 @@ RECIPES: dict[str, Recipe] = {
                source="DIANet released code (WRN-52-4)"),
         Recipe("dia_resnext", 300, milestones=(150, 225), weight_decay=5e-4,
                source="DIANet released code (ResNeXt-101 8x32d)"),
-        Recipe("imagenet", 100, batch_size=256, step_every=30, warmup_epochs=3, drop_path=0.2,
+        Recipe("imagenet", 100, batch_size=256, step_every=30, warmup_epochs=3, warmup="released", drop_path=0.2,
                source="MRLA released code (ELA/DLA Table 2)"),
     )
 }

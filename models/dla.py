@@ -67,7 +67,7 @@ import torch.nn as nn
 from .backbone import ResidualBlock, ResNetBackbone, StageState, conv_init_
 from .dia import DIAUnit
 from .dsu import create_cell, zero_state
-from .mrla import MRLABase, MRLALight, registered_backbones, use_deep_stem
+from .mrla import RELEASED_IMAGENET_INIT, MRLABase, MRLALight, registered_backbones, use_deep_stem
 from .registry import ConfigError
 from .zoo import Family, register_family
 
@@ -191,12 +191,13 @@ def _register() -> None:
     named = registered_backbones()
     register_family(Family(
         "dla_l", functools.partial(_make, DLALight), slot="post", setup=_setup, backbones=named,
-        defaults={"imagenet": {"reduction": 16}},
+        defaults={"imagenet": {"reduction": 16}}, backbone_defaults=RELEASED_IMAGENET_INIT,
         description="DLA-L: DSU context per stage refreshes O^{l-1} of MRLA-L (DLA section 3.3)",
     ))
     register_family(Family(
         "dla_b", functools.partial(_make, DLABase), slot="post", setup=_setup, backbones=named,
         defaults={"imagenet": {"reduction": 16, "dim_per_head": 16, "deep_stem": True}},
+        backbone_defaults=RELEASED_IMAGENET_INIT,
         description="DLA-B: DSU context per stage refreshes the stored keys and values of MRLA-B",
     ))
     for cell, imagenet_r in (("dsu", 16), ("lstm", None), ("dia", 20)):

@@ -5,6 +5,11 @@ that every attention module attaches at the same points.
 ELA/DLA Table 2 list ResNet-50 at 25.6M and ResNet-101 at 44.5M parameters (1000 classes).
 ``deep_stem`` is the MRLA-B ImageNet stem (official-code.md): three 3x3 convs
 3->32 (stride 2), 32->32, 32->64, each with BN + ReLU, then the max-pool.
+``zero_init_last_bn`` starts the last BN of every residual branch (bn2 of a basic block,
+bn3 of a bottleneck) at weight 0, so each block begins as its shortcut: the released
+ImageNet MRLA-B, MRLA-L and DLA-L code does this (``zero_init_last_bn=True`` in MRLA's
+``resnet_mrla_base.py`` / ``resnet_mrla_light.py`` and DLA's ``resnet_dla_l.py``), and the
+layer-attention families make it their ImageNet default; the papers do not mention it.
 """
 from __future__ import annotations
 
@@ -45,6 +50,7 @@ def imagenet_resnet(
     deep_stem: bool = False,
     use_bn: bool = True,
     skip: bool = True,
+    zero_init_last_bn: bool = False,
 ) -> ResNetBackbone:
     if depth not in IMAGENET_LAYERS:
         raise ConfigError(
@@ -62,4 +68,10 @@ def imagenet_resnet(
         stages.append(Stage(s, blocks))
     net = ResNetBackbone(_stem(in_chans, deep_stem, use_bn), stages, num_classes)
     conv_init_(net)
+    if zero_init_last_bn:
+        for stage in stages:
+            for blk in stage.blocks:
+                last = blk.bn3 if isinstance(blk, Bottleneck) else blk.bn2
+                if isinstance(last, nn.BatchNorm2d):
+                    nn.init.zeros_(last.weight)
     return net

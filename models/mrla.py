@@ -174,6 +174,12 @@ def use_deep_stem(net: ResNetBackbone, deep_stem: bool = False) -> None:
     conv_init_(net.stem)
 
 
+#: Backbone defaults of the layer-attention families on ImageNet: the released MRLA and DLA
+#: ImageNet code starts every residual branch's last BN at weight 0 (``zero_init_last_bn``,
+#: models.imagenet_resnet); ``create_model(..., zero_init_last_bn=False)`` turns it off.
+RELEASED_IMAGENET_INIT = {"imagenet": {"zero_init_last_bn": True}}
+
+
 def registered_backbones() -> tuple[str, ...]:
     """Named backbones that get ``<family>_<backbone>`` names: all but the basic-block CIFAR
     nets, whose 16-wide first stage has no 32-channel head (see the module docstring)."""
@@ -204,12 +210,12 @@ def _register() -> None:
 
     named = registered_backbones()
     register_family(Family(
-        "mrla_l", make_light, slot="post", backbones=named,
+        "mrla_l", make_light, slot="post", backbones=named, backbone_defaults=RELEASED_IMAGENET_INIT,
         description="MRLA-L: light multi-head recurrent layer attention after every block",
     ))
     register_family(Family(
         "mrla_b", make_base, slot="post", setup=setup_base, backbones=named,
-        defaults={"imagenet": {"dim_per_head": 16, "deep_stem": True}},
+        defaults={"imagenet": {"dim_per_head": 16, "deep_stem": True}}, backbone_defaults=RELEASED_IMAGENET_INIT,
         description="MRLA-B: multi-head layer attention over all earlier blocks of the stage",
     ))
 

@@ -197,3 +197,18 @@ def test_evaluate_per_class_accuracy_by_hand():
     assert out["test_class_acc"][:2] == pytest.approx([200 / 3, 50.0]) and out["test_class_acc"][2] is None
     many = evaluate(Fixed(), batches, device=torch.device("cpu"), amp=False, dist=DistInfo(), num_classes=100)
     assert "test_class_acc" not in many  # only datasets with <= 10 classes (PER_CLASS_MAX)
+
+
+def test_imagenet_recipe_warms_up_as_the_released_code():
+    """MRLA/DLA ImageNet gen_lr: epoch 0 at warmup_lr 1e-4, epoch e < 3 at 0.1 e / 3, then x0.1
+    every 30 epochs; the 'linear' rule ramps per step instead."""
+    from experiments.recipes import Recipe, get_recipe
+
+    r = get_recipe("imagenet")
+    assert [r.lr_at(e) for e in (0, 0.99, 1, 1.5, 2, 3, 29.9)] == pytest.approx(
+        [1e-4, 1e-4, 0.1 / 3, 0.1 / 3, 0.2 / 3, 0.1, 0.1])
+    assert [r.lr_at(e) for e in (30, 60, 90)] == pytest.approx([0.01, 0.001, 0.0001])
+    lin = Recipe("x", 100, step_every=30, warmup_epochs=3)
+    assert lin.lr_at(1.5) == pytest.approx(0.05) and lin.lr_at(0) == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(ConfigError, match="warmup must be"):
+        Recipe("x", 10, warmup="cosine")

@@ -509,3 +509,21 @@ def test_lii_reuses_the_dia_unit():
     _, readout = net(torch.randn(2, 3, 32, 32), return_attention=True)
     assert len(readout) == 18 and readout[0]["kind"] == "channel"
     assert create_model("lii_dia_resnet50_imagenet").stages[0].blocks[0].attn.cells[0].reduction == 20
+
+
+@pytest.mark.parametrize("name", ["mrla_b_resnet50_imagenet", "mrla_l_resnet50_imagenet", "dla_l_resnet50_imagenet",
+                                  "dla_b_resnet50_imagenet", "ela_resnet50_imagenet"])
+def test_imagenet_layer_attention_zero_inits_the_last_bn_as_released(name):
+    """The released ImageNet MRLA/DLA code sets zero_init_last_bn=True: every bottleneck's bn3
+    starts at weight 0. Plain and SE ImageNet nets, CIFAR nets and the option off keep 1."""
+    net = create_model(name)
+    bn3 = [b.bn3.weight for s in net.stages for b in s.blocks]
+    assert len(bn3) == 16 and all(torch.count_nonzero(w) == 0 for w in bn3)
+    assert all(torch.all(b.bn1.weight == 1) for s in net.stages for b in s.blocks)
+    off = create_model(name, zero_init_last_bn=False)
+    assert all(torch.all(b.bn3.weight == 1) for s in off.stages for b in s.blocks)
+    assert count_parameters(off) == count_parameters(net)
+    for other in ("resnet50_imagenet", "se_resnet50_imagenet", name.replace("50_imagenet", "56")
+                  if not name.startswith("dla_b") else "dla_b_resnet20"):
+        o = create_model(other)
+        assert all(torch.all(b.bn3.weight == 1) for s in o.stages for b in s.blocks)

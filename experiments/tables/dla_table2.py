@@ -18,7 +18,10 @@ TABLE = Table(
     decisions=("DIANet on ImageNet: DIA-LSTM with r=20 ('consistent with DIANet', Sec. 4.1; the family default "
                "on ImageNet backbones, so the run is shared with DIA Table VIII's ResNet-50 DIA-LSTM)",
                "DLA-L's DSU on ImageNet: r=16 as the released code (the paper says 20; family default)",
-               "recipe 'imagenet'; multi-GPU runs (cluster profile 'imagenet' shape)",
+               "recipe 'imagenet' (the released gen_lr warm-up: epoch 0 at 1e-4, epochs 1-2 at 0.1 e/3); multi-GPU "
+               "runs (cluster profile 'imagenet' shape)",
+               "MRLA-L and DLA-L start every bottleneck's bn3 at weight 0 as the released ImageNet code "
+               "(zero_init_last_bn=True, the families' ImageNet default; not stated in the paper)",
                "SE as in the released MRLA/DLA ImageNet code: no biases in its two Linear layers (28,071,976 / "
                "49,292,328 parameters; the SENet paper's form with biases, the zoo's ImageNet default, has "
                "28,088,024 / 49,326,872; both print as 28.1 / 49.3M; DIA Table VIII's SE keeps the biases)"),

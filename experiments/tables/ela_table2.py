@@ -17,8 +17,10 @@ TABLE = Table(
              "ResNet-50 / AA and ResNet-101 / AA (attention-augmented convolutions): not implemented here",
              "ResNet-50 / RLA and ResNet-101 / RLA (RLA-Net): not implemented here"),
     decisions=(
-        "recipe 'imagenet' (MRLA's released code: 100 epochs, batch 256, lr 0.1, 3-epoch warm-up, x0.1 every 30, "
-        "wd 1e-4, DropPath 0.2 on layer-attention branches)",
+        "recipe 'imagenet' (MRLA's released code: 100 epochs, batch 256, lr 0.1, 3-epoch warm-up as its gen_lr: "
+        "epoch 0 at 1e-4, epochs 1-2 at 0.1 e/3; x0.1 every 30, wd 1e-4, DropPath 0.2 on layer-attention branches)",
+        "MRLA-L, MRLA-B and ELA start every bottleneck's bn3 at weight 0 as the released MRLA ImageNet code "
+        "(zero_init_last_bn=True, the families' ImageNet default; not stated in the paper)",
         "ELA on ImageNet: the controller's ImageNet preset (Beta(2,5), mu 0.25, KL windows 1-3 and 51-53), "
         "MRLA-B's deep stem and 16 channels per head (family defaults)",
         "runs are multi-GPU (the cluster profile's 'imagenet' shape)",
