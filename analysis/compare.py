@@ -45,7 +45,7 @@ COMPARE_COLUMNS = [
     "ours_values", "ours_seeds", "ours_mean", "ours_std", "ours_n", "n_diverged", "n_running",
     "smoke", "stand_in", "recipes", "recipe_note", "delta",
     "t_welch", "p_welch", "df_welch", "t_student", "p_student", "p_holm", "seeds_needed",
-    "status", "note",
+    "status", "note", "paper_gflops", "ours_gmacs",
 ]
 
 
@@ -178,6 +178,11 @@ def compare(paper: pd.DataFrame, runs: pd.DataFrame | None, *, which: str = "bes
             t_welch=float("nan"), p_welch=float("nan"), df_welch=float("nan"),
             t_student=float("nan"), p_student=float("nan"), p_holm=float("nan"),
         )
+        # FLOPs as the papers print them (multiply-accumulates, G): ours from the records,
+        # after ELA's pruning (ELA Table 2's 4.4B / 8.1B are the pruned networks')
+        macs = pd.to_numeric(done["macs_per_image_final"], errors="coerce") if len(done) else pd.Series(dtype=float)
+        rec.update(paper_gflops=number(row.get("flops_g", "")),
+                   ours_gmacs=float(macs.mean()) / 1e9 if macs.notna().any() else float("nan"))
         rec["seeds_needed"] = _seeds(rec["delta"], s, ps) if metric not in TIME_METRICS else float("nan")
         if not implemented(row["model"]):
             status = "not implemented"

@@ -314,7 +314,9 @@ def _run_row(rec: Mapping[str, Any]) -> dict[str, Any]:
         "pruning": json.dumps(cfg.get("pruning") or {}, sort_keys=True),
         "augment": cfg.get("augment", True),
         "params": rec.get("params", np.nan),
-        "macs_per_image": rec.get("macs_per_image", np.nan),
+        "macs_per_image": rec.get("macs_per_image", np.nan),  # as built
+        # after ELA's pruning (records before it was recorded: as built)
+        "macs_per_image_final": rec.get("macs_per_image_final", rec.get("macs_per_image", np.nan)),
         "epochs_done": rec.get("epochs_done", len(epochs)),
         "epochs_total": rec.get("epochs_total", np.nan),
         "final_top1": _get(rec, "final", "test_top1"),

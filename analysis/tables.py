@@ -188,6 +188,29 @@ def _seed_lines(cmp: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _flops_block(cmp: pd.DataFrame) -> list[str]:
+    """Where the paper prints FLOPs: the paper's beside ours from the records (forward
+    multiply-accumulates per image, G, of the network as trained: after ELA's pruning)."""
+    if "paper_gflops" not in cmp or not cmp["paper_gflops"].map(_finite).any():
+        return []
+    rows = []
+    for r in cmp.drop_duplicates("row").to_dict("records"):
+        if _finite(r["paper_gflops"]):
+            ours = f"{r['ours_gmacs']:.2f}" if _finite(r["ours_gmacs"]) else ours_cell(r)
+            if r["smoke"] and _finite(r["ours_gmacs"]):
+                ours = f"{SMOKE_MARK} {ours} [smoke: another input size]"
+            rows.append([r["row"], f"{r['paper_gflops']:g}", ours])
+    return ["## FLOPs per image (G)", "", md_table(["row", "paper", "ours (after pruning)"], rows), ""]
+
+
+def readings(tid: str) -> tuple[str, ...]:
+    """How this repository reads the paper where the table's rows depend on it (the table
+    module's ``decisions``; empty for an id without a module)."""
+    from experiments.tables import TABLE_IDS, get_table
+
+    return get_table(tid).readings() if tid in TABLE_IDS else ()
+
+
 def table_markdown(cmp: pd.DataFrame, which: str = "best") -> str:
     """One paper table (the rows of ``compare`` for one paper and table) as Markdown."""
     paper, table = cmp["paper"].iloc[0], cmp["table"].iloc[0]
@@ -200,7 +223,12 @@ def table_markdown(cmp: pd.DataFrame, which: str = "best") -> str:
             ""]
     for title, part in _blocks(cmp):
         out += [f"## {title}", "", md_table(HEADERS, [_row_cells(r) for r in part.to_dict("records")]), ""]
+    out += _flops_block(cmp)
     out += [line for line in _legend(cmp, which)] + [""]
+    notes = readings(tid)
+    if notes:
+        out += [f"Readings of the paper behind these rows (experiments/tables/{tid.replace('.', '_')}.py):", ""]
+        out += [f"- {n}" for n in notes] + [""]
     seeds = _seed_lines(cmp)
     if seeds:
         out += ["Per-seed values:", ""] + seeds + [""]

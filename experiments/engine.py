@@ -41,6 +41,12 @@ class Callback:
     A model can supply callbacks through a ``training_callbacks()`` method. ``state_dict``
     is stored in every checkpoint and restored on resume; ``record()`` is written into
     the run's record (e.g. the pruning decisions with their KL values).
+
+    Order: ``on_train_start`` once per process, before the run writes anything (a
+    ConfigError there leaves no trace), then per epoch ``on_epoch_start``, training,
+    evaluation, ``on_epoch_end``. ``on_epoch_start`` is called again when a run resumes
+    inside an epoch, so it must be idempotent. A callback with a ``macs_fn`` attribute gets
+    a function returning the model's forward MACs per image as it is at that moment.
     """
 
     name = "callback"

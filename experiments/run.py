@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 
 from models import ConfigError, count_parameters, create_model
-from models.zoo import FAMILIES, model_spec
+from models.zoo import FAMILIES, model_spec, takes_drop_path
 
 from .config import RunConfig
 from .distributed import DistInfo, all_reduce_sum, broadcast_buffers, init_distributed, shutdown
@@ -54,9 +54,10 @@ def build_model(cfg: RunConfig, num_classes: int, in_chans: int, drop_path: floa
     kwargs.setdefault("num_classes", num_classes)
     kwargs.setdefault("in_chans", in_chans)
     spec = model_spec(cfg.model)
-    fam = FAMILIES.get(spec.get("family") or "")
+    family = spec.get("family") or ""
+    fam = FAMILIES.get(family)
     params = inspect.signature(fam.make).parameters if fam is not None else {}
-    if drop_path and "drop_path" in params:
+    if drop_path and takes_drop_path(family):
         kwargs["attn_kwargs"] = {"drop_path": drop_path, **kwargs.get("attn_kwargs", {})}
     if cfg.pruning:
         if "pruning" not in params:
@@ -173,6 +174,29 @@ def _callbacks(model: nn.Module) -> list[Callback]:
     return list(fn()) if callable(fn) else []
 
 
+class _EffectiveMacs:
+    """Forward MACs per image of the model as it is NOW: the extra state of its modules
+    (ELA's pruned flags) copied onto a meta-device twin, counted once per distinct state.
+    ELA Table 2's FLOPs (4.4B / 8.1B) are those of the pruned network."""
+
+    def __init__(self, model: nn.Module, meta_model: nn.Module, resolution: int, in_chans: int):
+        self.model, self.meta, self.resolution, self.in_chans = model, meta_model, resolution, in_chans
+        self.cache: dict[str, float] = {}
+
+    def _stateful(self, net: nn.Module) -> dict[str, nn.Module]:
+        return {n: m for n, m in net.named_modules() if type(m).get_extra_state is not nn.Module.get_extra_state}
+
+    def __call__(self) -> float:
+        live = self._stateful(self.model)
+        key = repr(sorted((n, m.get_extra_state()) for n, m in live.items()))
+        if key not in self.cache:
+            twins = self._stateful(self.meta)
+            for n, m in live.items():
+                twins[n].set_extra_state(m.get_extra_state())
+            self.cache[key] = count_macs(self.meta, self.resolution, self.in_chans)
+        return self.cache[key]
+
+
 def _weight_checksum(model: nn.Module) -> str:
     import hashlib
 
@@ -224,14 +248,18 @@ def _train(cfg: RunConfig, dist: DistInfo, run_dir: Path, record_path: Path, ckp
     with torch.device("meta"):
         meta_model = build_model(cfg, info.num_classes, info.in_chans, recipe.drop_path, recipe.dropout)
     macs = count_macs(meta_model, info.resolution, info.in_chans)
-    del meta_model
+    macs_now = _EffectiveMacs(model, meta_model, info.resolution, info.in_chans)
+    callbacks = _callbacks(model)
+    for cb in callbacks:  # before anything is written: a run that cannot hold its schedule fails here
+        cb.on_train_start(model, recipe.epochs)
+        if hasattr(cb, "macs_fn"):
+            cb.macs_fn = macs_now
     model.to(device)
     fast = data.fast
     if fast and cfg.channels_last:
         model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
                                 weight_decay=recipe.weight_decay, nesterov=recipe.nesterov)
-    callbacks = _callbacks(model)
     steps = data.steps_per_epoch()
 
     state = {"epoch": 0, "step": 0, "history": [], "resumes": 0, "train_partial": None, "wall_s": 0.0}
@@ -260,7 +288,7 @@ def _train(cfg: RunConfig, dist: DistInfo, run_dir: Path, record_path: Path, ckp
         "smoke": cfg.scale == "smoke", "recipe": dataclasses.asdict(recipe), "seed": cfg.seed,
         "git": git_commit(), "environment": environment(device), "world_size": dist.world_size,
         "dataset": dataclasses.asdict(info) | {"train_images": data.n_train},
-        "params": n_params, "macs_per_image": macs,
+        "params": n_params, "macs_per_image": macs,  # as built; macs_per_image_final: after pruning
         "execution": {"fast_path": fast, "bf16_autocast": amp, "channels_last": fast and cfg.channels_last,
                       "compile": cfg.compile, "deterministic": cfg.deterministic},
     }
@@ -282,7 +310,7 @@ def _train(cfg: RunConfig, dist: DistInfo, run_dir: Path, record_path: Path, ckp
                if best else None,
                "diverged": status == "diverged", "diverged_at": diverged_at,
                "callbacks": {cb.name: cb.record() for cb in callbacks},
-               "train_time_s": sum(r["epoch_time_s"] for r in hist)}
+               "train_time_s": sum(r["epoch_time_s"] for r in hist), "macs_per_image_final": macs_now()}
         rec = as_json(rec)
         if dist.is_main:
             atomic_write_json(record_path, rec)
@@ -294,16 +322,12 @@ def _train(cfg: RunConfig, dist: DistInfo, run_dir: Path, record_path: Path, ckp
         print(f"[{cfg.run_name}] {cfg.model} on {cfg.dataset} ({'smoke' if cfg.scale == 'smoke' else 'full'}) | "
               f"{n_params / 1e6:.3f}M params | {macs / 1e6:.1f}M MACs | {recipe.epochs} epochs x {steps} steps | "
               f"device {device}{' x' + str(dist.world_size) if dist.enabled else ''} | fast path {fast}", flush=True)
-    for cb in callbacks:
-        cb.on_train_start(model, recipe.epochs)
-
     stop = _StopFlag(dist, install=handle_signals)
     try:
         while state["epoch"] < recipe.epochs:
             epoch, start = state["epoch"], state["step"]
-            if start == 0:
-                for cb in callbacks:
-                    cb.on_epoch_start(epoch, model)
+            for cb in callbacks:  # also when resuming inside the epoch (ELA: a measurement window)
+                cb.on_epoch_start(epoch, model)
             prog = Progress(steps - start, f"epoch {epoch + 1}", enabled=cfg.progress and dist.is_main)
             partial = state["train_partial"] or {"loss_sum": 0.0, "correct": 0.0, "seen": 0, "seconds": 0.0}
             # single process: the loss sum of an interrupted epoch continues inside train_epoch

@@ -49,6 +49,22 @@ Readings chosen where the paper is not explicit (all listed in docs/models.md,
   [min, max], so S_gamma is never empty otherwise; if it were, nothing is pruned.
 * Note what Algorithm 1 implies for mu in (0, 1]: min S_gamma maps to F(0) = 0 and is
   always pruned; max S_gamma maps to F(1) = 1 and is never pruned.
+* Table 7's GQM and EQM (Appendix A) come with no parameters. ``calibration='moments'``
+  (default) gives each target the Beta(alpha, beta)'s mean (and variance, for the Gamma):
+  then, with the CIFAR preset, GQM prunes NO layer (its smallest mapped value, about
+  F_Gamma^{-1}(1/m) ~ 0.67 for m = 8, is above mu = 0.3: the row is MRLA-B) and EQM prunes
+  about a third as many layers as EBQM (ResNet-56: 2+2+1 = 5 against 6+4+2 = 12 on evenly
+  spread KL values over three windows; ResNet-110: 5+4+3 = 12 against 13+8+4 = 25).
+  ``calibration='ebqm_fraction'`` makes the rules comparable: the target's scale (GQM,
+  shape kept) or rate (EQM) is set so that F_target(mu) = F_Beta^{-1}(mu; alpha, beta),
+  i.e. each prunes the same expected fraction of uniformly spread S_gamma values as EBQM
+  (0.3^(1/5) = 78.6% with the CIFAR preset); on evenly spread values GQM and EQM then
+  prune 6+3+2 = 11 (ResNet-56) and 13+7+5 = 25 (ResNet-110); on log-normal KL vectors
+  (sigma 1, 200 draws, re-drawn each window) 11.0 / 25.0 against EBQM's 11.3 / 25.5 (and
+  0 / 5.0 / 12.0 for moment-matched GQM / EQM). ELA Table 7 uses this reading. Note that
+  any quantile mapping prunes by rank alone: layer j goes iff its empirical CDF p_j <
+  F_target(mu), so the target's shape matters only through F_target(mu), and calibrated
+  GQM and EQM make the same decisions (a cutoff at 78.6% of S_gamma's ranks).
 """
 from __future__ import annotations
 
@@ -85,6 +101,7 @@ PRESETS: dict[str, dict[str, float]] = {
 }
 
 METHODS = ("ebqm", "threshold", "fixed")
+CALIBRATIONS = ("moments", "ebqm_fraction")
 MAPPINGS = ("beta", "bqm", "normal", "gamma", "softmax", "sigmoid", "identity", "gqm", "eqm", "bqm_classic")
 _MAPPING_PARAMS = {
     "beta": (),
@@ -212,7 +229,13 @@ def _beta_moments(alpha: float, beta: float) -> tuple[float, float]:
     return m, v
 
 
-def _resolve_params(mapping: str, alpha: float, beta: float, given: Mapping | None) -> dict[str, float]:
+def _resolve_params(mapping: str, alpha: float, beta: float, given: Mapping | None,
+                    mu: float | None = None, calibration: str = "moments") -> dict[str, float]:
+    if calibration not in CALIBRATIONS:
+        raise ConfigError(f"unknown calibration {calibration!r}; valid: {', '.join(CALIBRATIONS)}")
+    if calibration == "ebqm_fraction" and (mapping not in ("gqm", "eqm") or mu is None):
+        raise ConfigError(f"calibration='ebqm_fraction' applies to the quantile mappings 'gqm' and 'eqm' "
+                          f"(with mu), not {mapping!r}")
     allowed = _MAPPING_PARAMS[mapping]
     given = dict(given or {})
     extra = sorted(set(given) - set(allowed))
@@ -237,12 +260,19 @@ def _resolve_params(mapping: str, alpha: float, beta: float, given: Mapping | No
         out = {"rate": 1.0 / m}
     else:
         out = {}
+    if calibration == "ebqm_fraction":  # F_target(mu) = F_Beta^{-1}(mu): EBQM's pruned fraction
+        frac = float(stats.beta.ppf(mu, alpha, beta))
+        if mapping == "gqm":
+            out["scale"] = mu / float(stats.gamma.ppf(frac, out["a"]))
+        else:
+            out["rate"] = -math.log1p(-frac) / mu
     out.update({k: float(v) for k, v in given.items()})
     return out
 
 
 def apply_mapping(
-    xn: np.ndarray, mapping: str, alpha: float, beta: float, mapping_params: Mapping | None = None
+    xn: np.ndarray, mapping: str, alpha: float, beta: float, mapping_params: Mapping | None = None,
+    *, mu: float | None = None, calibration: str = "moments",
 ) -> tuple[np.ndarray, dict[str, float]]:
     """Algorithm 1 line 6 and its replacements, on the normalised values x' of S_gamma.
 
@@ -266,12 +296,14 @@ def apply_mapping(
       'eqm'           exponential target, x' = -log(1 - p) / rate, default rate = 1/m
       'bqm_classic'   Beta(alpha, beta) target
     The largest value has p = 1 and maps to +inf for these (never pruned).
+    ``calibration='ebqm_fraction'`` (with ``mu``) re-parameterises 'gqm' / 'eqm' so that
+    they prune EBQM's expected fraction (module docstring).
 
     Every mapping is non-decreasing in x' (within one call).
     """
     if mapping not in MAPPINGS:
         raise ConfigError(f"unknown EBQM mapping {mapping!r}; valid: {', '.join(MAPPINGS)}")
-    prm = _resolve_params(mapping, alpha, beta, mapping_params)
+    prm = _resolve_params(mapping, alpha, beta, mapping_params, mu, calibration)
     xn = np.asarray(xn, dtype=np.float64)
     if xn.size == 0:
         return xn.copy(), prm
@@ -311,6 +343,7 @@ def ebqm(
     quantile_method: str = "linear",
     pruned: str = "exclude",
     on_degenerate: str = "keep",
+    calibration: str = "moments",
 ) -> Selection:
     """ELA Algorithm 1 (one window's decision). See the module docstring for the
     readings; ``kl_values`` is a 1-D sequence, tensor or ``{layer: KL}`` mapping, with
@@ -333,7 +366,8 @@ def ebqm(
     mapped = np.full(n, np.nan)
     params = dict(alpha=float(alpha), beta=float(beta), mu=float(mu), gamma=float(gamma),
                   quantile_method=quantile_method, pruned=pruned, on_degenerate=on_degenerate)
-    _, mprm = apply_mapping(np.empty(0), mapping, alpha, beta, mapping_params)
+    mkw = dict(mu=mu, calibration=calibration)
+    _, mprm = apply_mapping(np.empty(0), mapping, alpha, beta, mapping_params, **mkw)
     params.update({f"map_{k}": v for k, v in mprm.items()})
 
     def result(newly, subset, q, degenerate):
@@ -360,7 +394,7 @@ def ebqm(
     # line 5: min-max normalisation (clipped against rounding)
     normalized[in_s] = np.clip((x[in_s] - lo) / span, 0.0, 1.0)
     # line 6: the mapping (jointly over S_gamma: softmax and the ECDF need the whole set)
-    mapped[in_s], _ = apply_mapping(normalized[in_s], mapping, alpha, beta, mapping_params)
+    mapped[in_s], _ = apply_mapping(normalized[in_s], mapping, alpha, beta, mapping_params, **mkw)
     # lines 7-8: y_j < mu -> skip layer j
     newly = decide & (mapped < mu)
     return result(newly, in_s, q, False)

@@ -19,7 +19,10 @@ No public code of ELA exists; this is the first implementation. What it does:
   91-93; ImageNet 1-3 and 51-53; detection 1 and 7; ``models.kl.WINDOWS``) every
   unpruned layer computes D_KL(P || P') (Eq. 11, ``models.kl.layer_kl``) between the
   softmax P of the previous unpruned layer of its stage and its own P', averaged over
-  batch and heads, and over the window's batches (``KLMeter``). The first layer of a
+  batch and heads, and over the window's TRAINING batches (``KLMeter``). Only forward
+  passes in training mode are measured: the evaluation that runs inside a window epoch
+  (eval mode, test data) never reaches the KL averages, so test data cannot influence
+  which layers are pruned. The first layer of a
   stage retrieves from itself only and has no KL: it is never pruned. With
   ``kv_when_pruned='keep'`` the support can grow by more than one layer between two
   unpruned layers; P is then padded with eps to P''s length (Eq. 11's rule per entry).
@@ -28,14 +31,19 @@ No public code of ELA exists; this is the first implementation. What it does:
   layer l"; ``scope='stage'`` decides per stage instead) with the paper's preset (CIFAR
   Beta(5,1), mu 0.3; ImageNet Beta(2,5), mu 0.25) or an alternative of Tables 4, 6, 7.
   Layers pruned earlier keep their -1 (Algorithm 1 line 8) and stay pruned.
-* **Records and resume**: each decision (epoch, window, KL per layer, mapped values,
-  newly pruned, all pruned) is logged, kept in the controller's ``record()`` (written into
-  the run record) and in its ``state_dict`` (checkpoints); the pruned flags are part of
-  every layer's ``state_dict`` (extra state), so a resumed run continues with the same
-  pruned set and with the partial KL sums of an unfinished window.
+* **Records and resume**: each decision (epoch, window, KL per layer, the fraction of
+  softmax entries Eq. 11's eps clamp touched per layer, newly pruned, all pruned, the
+  network's forward MACs per image after the decision) is logged, kept in the
+  controller's ``record()`` (written into the run record) and in its ``state_dict``
+  (checkpoints); the pruned flags are part of every layer's ``state_dict`` (extra
+  state), so a run interrupted anywhere, inside a window epoch included, resumes with the
+  same pruned set and the partial KL sums of the unfinished window, and decides exactly
+  as the uninterrupted run (the training loop calls ``on_epoch_start`` again when it
+  resumes an epoch).
 
 A run shorter than the paper's (the smoke scale) maps the windows proportionally
-(``models.kl.scaled``).
+(``models.kl.scaled``); explicit windows must lie within the run's epochs. Either check
+fails in ``on_train_start``, which the training loop calls before it writes anything.
 """
 from __future__ import annotations
 
@@ -47,8 +55,8 @@ import torch.nn as nn
 
 from .backbone import ResidualBlock, ResNetBackbone, StageState
 from .ebqm import select_pruned
-from .kl import PAPER_EPOCHS, WINDOWS, KLMeter, layer_kl, pad_to, resolve_windows, scaled
-from .mrla import MRLABase, registered_backbones, use_deep_stem
+from .kl import PAPER_EPOCHS, WINDOWS, KLMeter, below_floor, layer_kl, pad_to, resolve_windows, scaled
+from .mrla import RELEASED_IMAGENET_INIT, MRLABase, registered_backbones, use_deep_stem
 from .registry import ConfigError
 
 __all__ = ["ELALayer", "ELAPruning", "ela_layers", "prune", "KV_WHEN_PRUNED"]
@@ -68,7 +76,7 @@ class ELALayer(MRLABase):
         self.kv_when_pruned = kv_when_pruned
         self.pruned = False
         self.layer_name = ""
-        self.kl_sink = None  # set by ELAPruning while a window is open: sink(name, kl)
+        self.kl_sink = None  # set by ELAPruning while a window is open: sink(name, kl, clamped, entries)
 
     # the pruned flag travels with the weights (checkpoints, resume)
     def get_extra_state(self) -> dict[str, Any]:
@@ -88,15 +96,18 @@ class ELALayer(MRLABase):
         return x
 
     def observe(self, attn: torch.Tensor, state: StageState) -> None:
-        """While a window is open: KL(P_prev || P_this) (Eq. 11) against the previous
-        unpruned layer of the stage, handed to the controller's sink."""
-        if self.kl_sink is None:
+        """While a window is open and the network trains: KL(P_prev || P_this) (Eq. 11)
+        against the previous unpruned layer of the stage, handed to the controller's sink
+        with the count of P' entries the eps clamp touched. Eval-mode forward passes (the
+        test set, inside a window epoch) are not measured."""
+        if self.kl_sink is None or not self.training:
             return
         p_new = attn.squeeze(2).detach().float()
         prev = state.memory.get(_PREV)
         state.memory[_PREV] = p_new
         if prev is not None:  # layer_kl pads one entry (Eq. 11); 'keep' may need more
-            self.kl_sink(self.layer_name, layer_kl(pad_to(prev, p_new.shape[-1] - 1), p_new))
+            clamped, entries = below_floor(p_new)
+            self.kl_sink(self.layer_name, layer_kl(pad_to(prev, p_new.shape[-1] - 1), p_new), clamped, entries)
 
 
 def ela_layers(model: nn.Module) -> dict[str, ELALayer]:
@@ -126,18 +137,25 @@ class ELAPruning:
 
     Settings (``pruning`` in the run config / ``attn_kwargs``): ``preset`` 'cifar' |
     'imagenet' | 'detection' (windows and EBQM parameters), ``windows`` (explicit,
-    epochs from 1), ``method`` 'ebqm' | 'threshold' | 'fixed' (Table 4), ``tau`` and
-    ``k`` for the last two, EBQM options ``alpha``, ``beta``, ``mu``, ``gamma`` and
-    ``mapping`` ('beta', 'normal', 'gamma', 'softmax', 'sigmoid' of Table 6; 'bqm',
-    'gqm', 'eqm' of Table 7), ``scope`` 'network' | 'stage'. The preset's windows are
-    mapped onto a run shorter than the paper's; explicit ``windows`` are used as given.
+    epochs from 1), ``method`` 'ebqm' | 'threshold' | 'fixed' (Table 4), ``tau`` for
+    'threshold', ``k`` for 'fixed' (an int: layers per decision; or a list: the layers
+    pruned at each window, one entry per window), EBQM options ``alpha``, ``beta``,
+    ``mu``, ``gamma``, ``mapping`` ('beta', 'normal', 'gamma', 'softmax', 'sigmoid' of
+    Table 6; 'bqm', 'gqm', 'eqm' of Table 7) and ``calibration`` (how Table 7's quantile
+    mappings get their parameters, ``models.ebqm``), ``scope`` 'network' | 'stage'. The
+    preset's windows are mapped onto a run shorter than the paper's; explicit ``windows``
+    are used as given and must lie within the run's epochs.
+
+    ``macs_fn`` (set by the training loop; optional): returns the network's forward MACs
+    per image as it is now; each decision records it after pruning.
     """
 
     name = "ela_pruning"
-    _EBQM_KEYS = ("alpha", "beta", "mu", "gamma", "mapping", "mapping_params", "quantile_method", "on_degenerate")
+    _EBQM_KEYS = ("alpha", "beta", "mu", "gamma", "mapping", "mapping_params", "quantile_method", "on_degenerate",
+                  "calibration")
 
     def __init__(self, preset: str = "cifar", windows=None, method: str = "ebqm", scope: str = "network",
-                 tau: float | None = None, k: int | None = None, **ebqm_options):
+                 tau: float | None = None, k: int | list[int] | None = None, **ebqm_options):
         if preset not in WINDOWS:
             raise ConfigError(f"unknown ELA preset {preset!r}; use one of {', '.join(WINDOWS)}")
         if scope not in ("network", "stage"):
@@ -145,16 +163,23 @@ class ELAPruning:
         unknown = set(ebqm_options) - set(self._EBQM_KEYS)
         if unknown:
             raise ConfigError(f"unknown ELA pruning option(s) {', '.join(sorted(unknown))}")
-        self.preset, self.method, self.scope, self.tau, self.k = preset, method, scope, tau, k
+        self.preset, self.method, self.scope, self.tau = preset, method, scope, tau
+        self.k = list(k) if isinstance(k, (list, tuple)) else k
         self.ebqm_options = ebqm_options
         self.explicit_windows = windows is not None
         self.paper_windows = resolve_windows(windows if windows is not None else preset)
         self.windows = self.paper_windows
+        if isinstance(self.k, list) and len(self.k) != len(self.paper_windows):
+            raise ConfigError(f"ELA fixed pruning: k lists {len(self.k)} counts for {len(self.paper_windows)} windows; "
+                              f"give one count per window or a single int")
         self.meter = KLMeter(self.windows)
+        self.clamped: dict[str, list] = {}  # layer -> [entries below eps, entries] in the open window
         self.decisions: list[dict[str, Any]] = []
         self.layers: dict[str, ELALayer] = {}
+        self.macs_fn = None
         # validate the selection settings now (a one-line error before training starts)
-        self._select({"a": 0.1, "b": 0.2, "c": 0.3})
+        for w in range(len(self.paper_windows)):
+            self._select({"a": 0.1, "b": 0.2, "c": 0.3}, w)
 
     def settings(self) -> dict[str, Any]:
         return {"preset": self.preset, "method": self.method, "scope": self.scope, "tau": self.tau, "k": self.k,
@@ -162,21 +187,36 @@ class ELAPruning:
 
     # ------------------------------------------------------------------ callback
     def on_train_start(self, model: nn.Module, total_epochs: int) -> None:
+        """Name the layers and fit the windows to the run; a ConfigError when they cannot
+        fit (the training loop calls this before it writes anything)."""
         self.layers = ela_layers(model)
         for name, layer in self.layers.items():
             layer.layer_name = name
         paper_total = PAPER_EPOCHS[self.preset]
-        if not self.explicit_windows and total_epochs != paper_total:  # the smoke scale
+        if self.explicit_windows:
+            late = [w for w in self.windows if w[1] > total_epochs]
+            if late:
+                raise ConfigError(f"ELA KL window {late[0]} ends after the run's last epoch {total_epochs}: "
+                                  f"train at least {self.windows[-1][1]} epochs or give windows within the run")
+        elif total_epochs != paper_total:  # the smoke scale
+            if len(self.paper_windows) > total_epochs:
+                raise ConfigError(f"ELA preset {self.preset!r} has {len(self.paper_windows)} KL windows, more than "
+                                  f"the run's {total_epochs} epochs: train at least {len(self.paper_windows)} epochs "
+                                  f"or give explicit windows (pruning={{'windows': [[1, 1]]}})")
             self.windows = scaled(self.paper_windows, total_epochs, paper_total)
             self.meter.windows = self.windows
 
     def on_epoch_start(self, epoch: int, model: nn.Module) -> None:
+        """Open the sinks in a window epoch (idempotent: called again when an interrupted
+        epoch resumes)."""
         measuring = self.meter.measuring(epoch + 1)
         for layer in self.layers.values():
             layer.kl_sink = self._sink if measuring and not layer.pruned else None
 
-    def _sink(self, name: str, kl: torch.Tensor) -> None:
+    def _sink(self, name: str, kl: torch.Tensor, clamped: torch.Tensor, entries: int) -> None:
         self.meter.update({name: kl})
+        c = self.clamped.setdefault(name, [0.0, 0])
+        c[0], c[1] = c[0] + clamped, c[1] + entries
 
     def on_epoch_end(self, epoch: int, model: nn.Module, metrics: dict[str, Any]) -> None:
         for layer in self.layers.values():
@@ -184,22 +224,26 @@ class ELAPruning:
         if not self.meter.closes(epoch + 1):
             return
         kl = self._all_reduce(self.meter.compute())
+        clamped = {n: float(c) / e for n, (c, e) in self.clamped.items() if e}
         self.meter.reset()
+        self.clamped = {}
         values = {n: (-1.0 if layer.pruned else kl[n]) for n, layer in self.layers.items() if n in kl or layer.pruned}
-        selected = self._select(values)
+        selected = self._select(values, len(self.decisions))
         newly = [n for n in selected if not self.layers[n].pruned]
         for n in newly:
             self.layers[n].pruned = True
         decision = {"epoch": epoch, "window": len(self.decisions), "kl": {n: kl[n] for n in kl},
+                    "clamped_fraction": clamped,
                     "newly_pruned": newly, "pruned": [n for n, l in self.layers.items() if l.pruned],
                     "active_layers": sum(not l.pruned for l in self.layers.values()),
-                    "total_layers": len(self.layers)}
+                    "total_layers": len(self.layers),
+                    "macs_per_image": self.macs_fn() if self.macs_fn is not None else None}
         self.decisions.append(decision)
         print(f"[ela] epoch {epoch + 1}: window {decision['window'] + 1} closed, KL over "
               f"{len(kl)} layers; pruned {len(newly)} more ({', '.join(newly) or 'none'}), "
               f"{len(decision['pruned'])}/{len(self.layers)} pruned", flush=True)
 
-    def _select(self, values: dict[str, float]) -> list[str]:
+    def _select(self, values: dict[str, float], window: int) -> list[str]:
         groups = [values]
         if self.scope == "stage":
             stages = sorted({n.split(".")[0] for n in values})
@@ -211,7 +255,8 @@ class ELAPruning:
             if self.method == "ebqm":
                 sel = select_pruned(group, "ebqm", preset=self.preset, **self.ebqm_options)
             else:
-                sel = select_pruned(group, self.method, tau=self.tau, k=self.k)
+                k = self.k[window] if isinstance(self.k, list) else self.k
+                sel = select_pruned(group, self.method, tau=self.tau, k=k)
             chosen += [n for n in sel.pruned_keys()]
         return chosen
 
@@ -230,13 +275,15 @@ class ELAPruning:
 
     # ------------------------------------------------------------------ resume, record
     def state_dict(self) -> dict[str, Any]:
-        return {"decisions": self.decisions, "meter": self.meter.state_dict()}
+        return {"decisions": self.decisions, "meter": self.meter.state_dict(),
+                "clamped": {n: [float(c), int(e)] for n, (c, e) in self.clamped.items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if not state:
             return
         self.decisions = list(state["decisions"])
         self.meter.load_state_dict(state["meter"])
+        self.clamped = {n: [c, e] for n, (c, e) in state.get("clamped", {}).items()}
 
     def record(self) -> dict[str, Any]:
         return {"settings": self.settings(), "windows": [list(w) for w in self.windows],
@@ -270,7 +317,7 @@ def _register() -> None:
 
     register_family(Family(
         "ela", make_ela, slot="post", setup=setup_ela, backbones=registered_backbones(),
-        defaults={"imagenet": {"dim_per_head": 16, "deep_stem": True}},
+        defaults={"imagenet": {"dim_per_head": 16, "deep_stem": True}}, backbone_defaults=RELEASED_IMAGENET_INIT,
         description="ELA: MRLA-B whose redundant layers are pruned by KL divergence and EBQM",
     ))
 

@@ -50,6 +50,7 @@ from .registry import ConfigError
 __all__ = [
     "DEFAULT_EPS",
     "WINDOWS",
+    "below_floor",
     "windows",
     "KLMeter",
     "layer_kl",
@@ -125,9 +126,14 @@ def layer_kl(
 
     per leading index, computed with ``torch.xlogy`` so that p_i = 0 (or eps = 0)
     contributes exactly 0 (never log 0). The clamp of ``q`` at ``eps`` (at the dtype's
-    smallest normal when eps = 0) only bites on softmax entries that underflowed.
-    Per-row values are clamped at 0: KL is >= 0 (for the unnormalised padding too, by
-    the log-sum inequality), so negatives can only be rounding.
+    smallest normal when eps = 0) replaces EVERY entry q_i < eps by eps, not only entries
+    that underflowed: each term is then at most p_i (log p_i - log eps) <= -log eps
+    (18.4 for eps = 1e-8), so one near-zero q_i cannot dominate the sum. This is a
+    departure from Eq. 11 wherever q_i < eps, and such entries are common: in a trained
+    network about a third of the later layer's softmax entries fell below 1e-8.
+    ``below_floor`` counts them; ELA's controller records the clamped fraction per
+    layer and window. Per-row values are clamped at 0: KL is >= 0 (for the unnormalised
+    padding too, by the log-sum inequality), so negatives can only be rounding.
 
     reduction: ``'mean'`` (default) the mean over all leading dims (batch, heads) of the
     per-row KL, a 0-d tensor; ``'none'`` the per-row KL [...]; ``'kl_of_mean'`` the KL of
@@ -160,6 +166,15 @@ def layer_kl(
     if reduction == "none":
         return kl
     return kl.mean()
+
+
+def below_floor(q: torch.Tensor, eps: float = DEFAULT_EPS) -> tuple[torch.Tensor, int]:
+    """How many entries of ``q`` ``layer_kl`` clamps (q_i < eps, or below the dtype's
+    smallest normal when eps = 0), as a 0-d tensor on ``q``'s device (no host sync), and
+    the number of entries."""
+    eps = _check_eps(eps, "below_floor")
+    floor = eps if eps > 0 else torch.finfo(torch.promote_types(q.dtype, torch.float32)).tiny
+    return (q < floor).sum(), q.numel()
 
 
 # --------------------------------------------------------------------------- windows

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -26,7 +27,7 @@ from .cifar_resnet import PAPER_DEPTHS, cifar_resnet
 from .imagenet_resnet import imagenet_resnet
 from .registry import ConfigError, register_model
 
-__all__ = ["Family", "register_family", "build", "BACKBONES", "FAMILIES"]
+__all__ = ["Family", "register_family", "build", "BACKBONES", "FAMILIES", "takes_drop_path"]
 
 
 # --------------------------------------------------------------------------- backbones
@@ -227,6 +228,13 @@ _SAM_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 _register_all()
+
+
+def takes_drop_path(family: str) -> bool:
+    """Whether the family's attention modules take DropPath (the layer-attention branches
+    of MRLA, DLA and ELA; official-code.md)."""
+    fam = FAMILIES.get(family)
+    return fam is not None and "drop_path" in inspect.signature(fam.make).parameters
 
 
 def model_spec(name: str) -> dict[str, Any]:

@@ -429,3 +429,27 @@ def test_per_class_accuracy_fills_dia_table11(tmp_path):
     assert se.loc["acc_all", "ours_mean"] == pytest.approx(85.5)
     assert se.loc["acc_normal", "paper_mean"] == pytest.approx(60.8)  # DIA Table XI, ResNet50 + SE
     assert (part[part["model"] != "se"]["ours_n"] == 0).all()
+
+
+def test_flops_column_and_readings_rebuilt_from_records(tmp_path):
+    """ELA Table 2's FLOPs come from the records' effective MACs (after pruning); an older
+    record without them falls back to the MACs as built. Every rebuilt table lists the
+    readings of the paper its rows depend on."""
+    root = tmp_path / "runs"
+    ela = write_record(root, "ela_resnet50_imagenet", "imagenet", 0, 77.5, recipe="imagenet")
+    rec = json.loads((ela / "record.json").read_text())
+    rec.update(macs_per_image=4.39e9, macs_per_image_final=4.02e9)
+    (ela / "record.json").write_text(json.dumps(rec))
+    plain = write_record(root, "resnet50_imagenet", "imagenet", 0, 76.0, recipe="imagenet")
+    rec = json.loads((plain / "record.json").read_text())
+    rec["macs_per_image"] = 4.09e9
+    (plain / "record.json").write_text(json.dumps(rec))
+    cmp = compare(load_paper(), load_records(root))
+    write_tables(cmp, tmp_path / "tables", tables=["ela.table2", "ela.table7"])
+    t2 = (tmp_path / "tables" / "ela.table2.md").read_text()
+    assert "## FLOPs per image (G)" in t2
+    assert "| ResNet-50 / ELA | 4.4 | 4.02 |" in t2 and "| ResNet-50 | 4.1 | 4.09 |" in t2
+    assert "| ResNet-101 / ELA | 8.1 | not yet run |" in t2
+    t7 = (tmp_path / "tables" / "ela.table7.md").read_text()
+    assert "Readings of the paper behind these rows (experiments/tables/ela_table7.py)" in t7
+    assert "calibration='ebqm_fraction'" in t7

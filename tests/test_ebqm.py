@@ -407,3 +407,55 @@ def test_apply_mapping_standalone():
     assert y.tolist() == pytest.approx([0.0, 1 / 32, 1.0]) and prm == {}
     y, _ = apply_mapping(np.array([0.5]), "beta", 2, 5)
     assert y[0] == pytest.approx(beta25_cdf(0.5)) == pytest.approx(57 / 64)  # 1 - 1/64 - 6/64
+
+
+# --------------------------------------------------------------------------- Table 7, comparable reading
+def test_table7_ebqm_fraction_calibration_hand_computed():
+    """calibration='ebqm_fraction': F_target(mu) = F_Beta^-1(mu; 5, 1) = 0.3^(1/5) = 0.7860030."""
+    c = 0.3 ** 0.2
+    r = ebqm(KL, 5, 1, 0.3, mapping="eqm", calibration="ebqm_fraction")
+    # rate = -ln(1 - c) / mu = -ln(0.2139970) / 0.3 = 1.5417937 / 0.3 = 5.1393123
+    assert r.params["map_rate"] == pytest.approx(-math.log(1 - c) / 0.3)
+    assert r.params["map_rate"] == pytest.approx(5.1393123, abs=1e-6)
+    # ECDF on S_gamma (4 values): 1/4, 2/4, 3/4 < 0.786 are pruned, the max (p = 1) is not
+    assert r.mask.tolist() == [True, False, True, False, True, False, False, False]
+    g = ebqm(KL, 5, 1, 0.3, mapping="gqm", calibration="ebqm_fraction")
+    assert g.params["map_a"] == pytest.approx(35)  # shape kept (moment-matched)
+    assert gamma_int_cdf(0.3, 35, g.params["map_scale"]) == pytest.approx(c, abs=1e-9)
+    assert g.mask.tolist() == r.mask.tolist()  # a quantile mapping decides by rank: same layers
+    with pytest.raises(ConfigError, match="applies to the quantile mappings"):
+        ebqm(KL, 5, 1, 0.3, mapping="normal", calibration="ebqm_fraction")
+    with pytest.raises(ConfigError, match="unknown calibration"):
+        ebqm(KL, 5, 1, 0.3, mapping="gqm", calibration="median")
+
+
+def _three_windows(n, **kw):
+    values, counts = np.linspace(0.0, 1.0, n), []
+    for _ in range(3):
+        sel = select_pruned(values, "ebqm", preset="cifar", **kw)
+        counts.append(int(sel.newly.sum()))
+        values = sel.values
+    return counts
+
+
+def test_table7_readings_prune_as_documented():
+    """Evenly spread KL over ELA-ResNet-56 (15 layers with a KL) / -110 (33), three windows."""
+    assert _three_windows(15) == [6, 4, 2] and _three_windows(33) == [13, 8, 4]  # EBQM
+    assert _three_windows(15, mapping="gqm") == [0, 0, 0]  # moment-matched GQM prunes nothing
+    assert _three_windows(15, mapping="eqm") == [2, 2, 1] and _three_windows(33, mapping="eqm") == [5, 4, 3]
+    for m in ("gqm", "eqm"):
+        assert _three_windows(15, mapping=m, calibration="ebqm_fraction") == [6, 3, 2]
+        assert _three_windows(33, mapping=m, calibration="ebqm_fraction") == [13, 7, 5]
+
+
+def test_ela_tables_4_and_7_use_the_aligned_readings():
+    from experiments.tables import get_table
+    from experiments.tables.ela_table4 import fixed_counts
+
+    assert fixed_counts(56) == [6, 4, 2] and fixed_counts(110) == [13, 8, 4]  # totals 12 of 15, 25 of 33
+    fixed = {r.depth: r.pruning for r in get_table("ela.table4").rows if r.variant == "pruning=fixed"}
+    assert fixed == {56: {"method": "fixed", "k": [6, 4, 2]}, 110: {"method": "fixed", "k": [13, 8, 4]}}
+    t7 = {(r.depth, r.variant): r.pruning for r in get_table("ela.table7").rows}
+    assert t7[(56, "qm=gqm")] == {"mapping": "gqm", "calibration": "ebqm_fraction"}
+    assert t7[(110, "qm=eqm")] == {"mapping": "eqm", "calibration": "ebqm_fraction"}
+    assert any("prunes 0 layers with GQM" in d for d in get_table("ela.table7").decisions)

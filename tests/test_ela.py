@@ -46,7 +46,7 @@ def test_layer_names_and_first_layers_never_measured():
 def test_measured_kl_equals_eq11_on_the_readout():
     """The controller's KL for each layer = Eq. 11 computed by hand from the softmax read-out."""
     torch.manual_seed(1)
-    net = create_model("ela_resnet56").eval()
+    net = create_model("ela_resnet56")  # train mode: only training forward passes are measured
     x = torch.randn(3, 3, 32, 32)
     _, readout = net(x, return_attention=True)
     soft = {(r["stage"], r["block"]): r["value"].double() for r in readout if r["kind"] == "layer_softmax"}
@@ -190,3 +190,111 @@ def test_training_through_a_window_prunes_and_survives_resume(tmp_path, monkeypa
     net = create_model("ela_resnet56", num_classes=10, in_chans=1)
     net.load_state_dict(ck["model"])
     assert sorted(n for n, l in ela_layers(net).items() if l.pruned) == sorted(rec["pruned"])
+
+
+# ----------------------------------------------------------------- fidelity (issue: test data, resume, MACs)
+def test_evaluation_inside_a_window_leaves_the_kl_sums_unchanged():
+    """Only training forward passes are measured: an eval-mode pass inside a window epoch
+    (what `evaluate` does with the test set) adds nothing to the KL averages."""
+    from experiments.distributed import DistInfo
+    from experiments.engine import evaluate
+
+    torch.manual_seed(0)
+    net = create_model("ela_resnet20")
+    ctrl = controller(net)
+    ctrl.on_train_start(net, 180)
+    ctrl.on_epoch_start(0, net)
+    net(torch.randn(4, 3, 32, 32))  # one training batch
+    before = ctrl.state_dict()
+    assert len(before["meter"]["sum"]) == 3 and all(w == 1.0 for w in before["meter"]["weight"].values())
+    test = [(torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,))) for _ in range(3)]
+    evaluate(net, test, device=torch.device("cpu"), amp=False, dist=DistInfo(), num_classes=10)
+    with torch.no_grad():
+        net.eval()(torch.randn(4, 3, 32, 32))
+    assert ctrl.state_dict() == before
+    net.train()(torch.randn(4, 3, 32, 32))  # the next training batch is measured again
+    assert all(w == 2.0 for w in ctrl.state_dict()["meter"]["weight"].values())
+
+
+def _window_run(tmp_path, out, **extra):
+    root = tmp_path / "data"
+    if not (root / "FashionMNIST").exists():
+        prepare_fashion_mnist(root)
+    cfg = dict(model="ela_resnet20", dataset="fashionmnist", data_root=str(root), epochs=3, batch_size=32,
+               train_subset=128, test_subset=64, workers=0, deterministic=True, progress=False,
+               pruning={"windows": [[1, 2]]}, out_root=str(tmp_path / out))
+    cfg.update(extra)
+    return RunConfig(**cfg)
+
+
+def _comparable(rec):
+    """A record without wall-clock fields (they differ between any two runs)."""
+    drop = {"epoch_time_s", "eval_time_s", "images_per_s"}
+    return {"callbacks": rec["callbacks"], "epochs": [{k: v for k, v in e.items() if k not in drop}
+                                                      for e in rec["epochs"]],
+            "final": rec["final"], "best": rec["best"], "macs": rec["macs_per_image_final"]}
+
+
+@pytest.mark.skipif(not Path(DEBIAN_FASHION_MNIST).exists(), reason="needs Debian's dataset-fashion-mnist")
+@pytest.mark.parametrize("stop_after", [1, 2, 3])  # first, middle, last step of the window's 2nd epoch (4 steps)
+def test_resume_inside_a_window_epoch_equals_the_uninterrupted_run(tmp_path, monkeypatch, stop_after):
+    full = run(_window_run(tmp_path, "a"), handle_signals=False)
+    dec = full["callbacks"]["ela_pruning"]["decisions"]
+    assert len(dec) == 1 and dec[0]["epoch"] == 1 and len(dec[0]["kl"]) == 3
+
+    from experiments import run as run_mod
+
+    calls = {"n": 0}
+
+    def stop(self):
+        calls["n"] += 1
+        return calls["n"] == 4 + stop_after  # epoch 1 has steps 1-4
+
+    monkeypatch.setattr(run_mod._StopFlag, "__call__", stop)
+    part = run(_window_run(tmp_path, "b"), handle_signals=False)
+    assert part["status"] == "interrupted" and part["epochs_done"] == 1
+    monkeypatch.undo()
+    resumed = run(_window_run(tmp_path, "b"), handle_signals=False)
+    assert resumed["resumes"] == 1
+    assert _comparable(resumed) == _comparable(full)
+
+
+@pytest.mark.skipif(not Path(DEBIAN_FASHION_MNIST).exists(), reason="needs Debian's dataset-fashion-mnist")
+def test_record_carries_effective_macs_and_clamped_fractions(tmp_path):
+    rec = run(_window_run(tmp_path, "a"), handle_signals=False)
+    ela = rec["callbacks"]["ela_pruning"]
+    (dec,) = ela["decisions"]
+    with torch.device("meta"):
+        meta = create_model("ela_resnet20", num_classes=10, in_chans=1)
+    assert rec["macs_per_image"] == count_macs(meta, 32, 1)  # as built (unpruned)
+    prune(meta, ela["pruned"])
+    assert rec["macs_per_image_final"] == dec["macs_per_image"] == count_macs(meta, 32, 1)
+    assert rec["macs_per_image_final"] < rec["macs_per_image"]
+    assert set(dec["clamped_fraction"]) == set(dec["kl"])
+    assert all(0.0 <= f <= 1.0 for f in dec["clamped_fraction"].values())
+
+
+@pytest.mark.skipif(not Path(DEBIAN_FASHION_MNIST).exists(), reason="needs Debian's dataset-fashion-mnist")
+@pytest.mark.parametrize("extra,words", [
+    (dict(pruning={"windows": [[2, 4]]}), "ends after the run's last epoch 3"),
+    (dict(pruning={}, epochs=2), "3 KL windows, more than the run's 2 epochs"),
+])
+def test_a_run_that_cannot_hold_its_windows_fails_before_writing(tmp_path, extra, words):
+    cfg = _window_run(tmp_path, "out", **extra)
+    with pytest.raises(ConfigError, match=words):
+        run(cfg, handle_signals=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_fixed_pruning_takes_one_count_per_window():
+    net = create_model("ela_resnet56", attn_kwargs={"pruning": {"method": "fixed", "k": [5, 4, 2],
+                                                                "windows": [[1, 1], [2, 2], [3, 3]]}})
+    ctrl = controller(net)
+    ctrl.on_train_start(net, 3)
+    for epoch in range(3):
+        ctrl.on_epoch_start(epoch, net)
+        net(torch.randn(2, 3, 32, 32))
+        ctrl.on_epoch_end(epoch, net, {})
+    assert [len(d["newly_pruned"]) for d in ctrl.decisions] == [5, 4, 2]
+    with pytest.raises(ConfigError, match="one count per window"):
+        create_model("ela_resnet56", attn_kwargs={"pruning": {"method": "fixed", "k": [5, 4]}})

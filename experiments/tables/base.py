@@ -203,6 +203,11 @@ class Table:
         """The RunConfigs that reproduce this table under ``profile``."""
         return [p.cfg for p in self.plan(profile, seeds)]
 
+    def readings(self) -> tuple[str, ...]:
+        """Every reading of the papers the rows depend on: ``decisions`` plus the ones
+        that follow from the rows' recipes (DropPath on layer-attention branches)."""
+        return self.decisions + tuple(n for n in (_drop_path_reading(self.rows),) if n)
+
     def describe(self) -> str:
         lines = [f"{self.id}: {self.title}",
                  f"  rows: {len(self.rows)} ({len(self.plan('smoke'))} at smoke scale); seeds: {self.seeds} "
@@ -218,6 +223,23 @@ class Table:
         for d in self.decisions:
             lines.append(f"  decision: {d}")
         return "\n".join(lines)
+
+
+def _drop_path_reading(rows: Sequence[Row]) -> str:
+    """DropPath: the released CIFAR script's default is 0, its one published command
+    (run.sh, DLA-B) passes 0.2; the recipes apply 0.2 to every layer-attention branch."""
+    from models.zoo import takes_drop_path
+
+    from ..recipes import get_recipe
+
+    fams = sorted({r.family for r in rows if get_recipe(r.recipe).drop_path and takes_drop_path(r.family)})
+    if not fams:
+        return ""
+    rates = sorted({get_recipe(r.recipe).drop_path for r in rows if r.family in fams})
+    return (f"DropPath {'/'.join(f'{p:g}' for p in rates)} on the layer-attention branches of "
+            f"{', '.join(LABELS.get(f, f) for f in fams)} rows (recipes' drop_path; no other module gets it): the "
+            "value of the released CIFAR code's one published command (run.sh, DLA-B) and of the MRLA ImageNet "
+            "code; the released CIFAR script's own default is 0. --drop-path P overrides it (a new run identity)")
 
 
 def _plain(d: Mapping[str, Any]) -> dict[str, Any]:
