@@ -174,6 +174,11 @@ def _selection_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, help="override the profile's epochs (changes the runs' identity)")
     p.add_argument("--train-subset", type=int, metavar="N", help="override the training subset size")
     p.add_argument("--test-subset", type=int, metavar="N", help="override the test subset size")
+    p.add_argument("--drop-path", type=float, metavar="P",
+                   help="DropPath on the layer-attention branches (MRLA/DLA/ELA; the recipe's 0.2 by default, the "
+                        "released run.sh's value; the released script's own default is 0)")
+    p.add_argument("--amp", action="store_true",
+                   help="bf16 autocast on the GPU fast path (default: fp32 as the released code; a new run identity)")
 
 
 def _table_parser() -> argparse.ArgumentParser:
@@ -211,7 +216,8 @@ def _plans(args):
     table = get_table(table_id)
     plans = launch.prepare(table, args.profile, seeds=args.seeds, limit=args.limit,
                            data_root=getattr(args, "data_root", None), out_root=args.out_root, epochs=args.epochs,
-                           train_subset=args.train_subset, test_subset=args.test_subset)
+                           train_subset=args.train_subset, test_subset=args.test_subset,
+                           drop_path=args.drop_path, amp=args.amp)
     return table, plans, launch.state_dir(args.out_root, table_id, args.profile)
 
 
@@ -263,9 +269,12 @@ def _selection(args) -> list[str]:
     """The options that chose the runs, to repeat in a `status` command."""
     out = []
     for flag, value in (("--seeds", args.seeds), ("--limit", args.limit), ("--epochs", args.epochs),
-                        ("--train-subset", args.train_subset), ("--test-subset", args.test_subset)):
+                        ("--train-subset", args.train_subset), ("--test-subset", args.test_subset),
+                        ("--drop-path", args.drop_path)):
         if value is not None:
             out += [flag, str(value)]
+    if args.amp:
+        out.append("--amp")
     if args.out_root != "runs":
         out += ["--out-root", args.out_root]
     return out

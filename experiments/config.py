@@ -5,6 +5,12 @@ seed, overrides) and enter the hash; *execution* fields decide only where and ho
 (paths, device, workers, the GPU fast path switches) and do not, so a table relaunched
 on another machine finds its finished runs. Execution settings are still written into
 every record.
+
+Numerics: a run trains in fp32 by default, as the released code does (PyTorch's default
+precision: TF32 convolutions on Ampere and newer GPUs, fp32 matmuls). ``amp=True`` (bf16
+autocast on the GPU fast path) is an opt-in speed option; it changes the loss and
+gradients beyond float32 noise, so it is an identity field: it enters the hash when on
+(``HASHED_WHEN_SET``: absent from the hash at its default, so fp32 runs keep their names).
 """
 from __future__ import annotations
 
@@ -23,8 +29,10 @@ __all__ = ["RunConfig", "EXECUTION_FIELDS"]
 
 EXECUTION_FIELDS = frozenset({
     "data_root", "download", "out_root", "device", "workers", "deterministic",
-    "fast", "amp", "channels_last", "compile", "progress",
+    "fast", "channels_last", "compile", "progress",
 })
+#: identity fields that enter the hash only when set away from this default
+HASHED_WHEN_SET = {"amp": False}
 
 SCALES = ("full", "smoke")
 
@@ -47,6 +55,7 @@ class RunConfig:
     train_subset: int | None = None
     test_subset: int | None = None
     pruning: dict[str, Any] = field(default_factory=dict)  # ELA controller settings
+    amp: bool = False  # bf16 autocast on the GPU fast path (opt-in; fp32 is the released code's)
     # ---- execution
     data_root: str = "data"
     download: bool = False
@@ -55,7 +64,6 @@ class RunConfig:
     workers: int = 2
     deterministic: bool = False
     fast: bool = True
-    amp: bool = True
     channels_last: bool = True
     compile: bool = False
     progress: bool = True
@@ -77,7 +85,8 @@ class RunConfig:
 
     # ---- identity and paths
     def identity(self) -> dict[str, Any]:
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in EXECUTION_FIELDS}
+        return {k: v for k, v in dataclasses.asdict(self).items()
+                if k not in EXECUTION_FIELDS and not (k in HASHED_WHEN_SET and v == HASHED_WHEN_SET[k])}
 
     def run_hash(self) -> str:
         blob = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"), default=str)

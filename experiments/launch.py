@@ -72,11 +72,14 @@ def default_data_root(dataset: str, data_root: str | None) -> str:
 def prepare(table: Table, profile: str, *, seeds: int | None = None, limit: int | None = None,
             data_root: str | None = None, out_root: str = "runs", epochs: int | None = None,
             train_subset: int | None = None, test_subset: int | None = None,
-            workers: int | None = None) -> list[Planned]:
+            workers: int | None = None, drop_path: float | None = None, amp: bool = False) -> list[Planned]:
     """The table's runs with the execution settings of this machine.
 
-    ``epochs``/``train_subset``/``test_subset`` override the profile's scale (they change the
-    runs' identity, hence their folders). ``limit`` keeps the first N runs (seed-major order).
+    ``epochs``/``train_subset``/``test_subset`` override the profile's scale, ``drop_path``
+    the recipe's DropPath on layer-attention branches (0.2 by default, the released
+    command's), ``amp`` trains under bf16 autocast on the GPU fast path (fp32 by default);
+    all change the runs' identity, hence their folders. ``limit`` keeps the first N runs
+    (seed-major order).
     """
     plans = table.plan(profile, seeds)
     if limit is not None:
@@ -86,8 +89,8 @@ def prepare(table: Table, profile: str, *, seeds: int | None = None, limit: int 
     out_root = str(Path(out_root).expanduser().resolve())
     if workers is None:
         workers = 0 if profile == "smoke" else max(1, min(8, (os.cpu_count() or 2) - 1))
-    identity = {k: v for k, v in (("epochs", epochs), ("train_subset", train_subset), ("test_subset", test_subset))
-                if v is not None}
+    identity = {k: v for k, v in (("epochs", epochs), ("train_subset", train_subset), ("test_subset", test_subset),
+                                  ("drop_path", drop_path), ("amp", amp or None)) if v is not None}
     out = []
     for p in plans:
         cfg = dataclasses.replace(p.cfg, **identity, out_root=out_root, workers=workers, progress=False,

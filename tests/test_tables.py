@@ -309,3 +309,35 @@ def test_debug_executor_then_local_skips_the_finished_run(tmp_path):
     assert "SMOKE RUN" in text and text.count("(n=1) [smoke, fashionmnist]") == 1
     n_rows = len(get_table("dla.table6").rows)
     assert f"Rows with our runs: 1 of {n_rows}; not yet run: {n_rows - 1}." in text
+
+
+def test_runs_train_in_fp32_unless_bf16_is_asked_for():
+    """The released code trains in fp32: bf16 autocast is opt-in and a new run identity."""
+    cfg = RunConfig(model="resnet20")
+    assert cfg.amp is False and "amp" not in cfg.identity()
+    bf16 = RunConfig(model="resnet20", amp=True)
+    assert bf16.identity()["amp"] is True and bf16.run_hash() != cfg.run_hash()
+    plans = prepare(get_table("ela.table1"), "full", limit=2)
+    assert all(not p.cfg.amp for p in plans)
+    assert all(p.cfg.amp for p in prepare(get_table("ela.table1"), "full", limit=2, amp=True))
+
+
+def test_drop_path_reading_and_override():
+    from experiments.run import build_model
+
+    t = get_table("ela.table1")
+    assert any("DropPath 0.2 on the layer-attention branches of ELA, MRLA-L" in r for r in t.readings())
+    assert not any("DropPath" in r for r in get_table("dia.table3").readings())
+    default = prepare(t, "full")
+    zero = prepare(t, "full", drop_path=0.0)
+    assert {p.cfg.effective_recipe().drop_path for p in default} == {0.2}
+    assert {p.cfg.effective_recipe().drop_path for p in zero} == {0.0}
+    assert {p.cfg.run_hash() for p in zero}.isdisjoint(p.cfg.run_hash() for p in default)
+    ela = next(p.cfg for p in zero if p.cfg.model == "ela_resnet56")
+    net = build_model(ela, 100, 3, ela.effective_recipe().drop_path, 0.0)
+    assert {float(m.drop_prob) for m in net.modules() if type(m).__name__ == "DropPath"} <= {0.0}
+    net = build_model(ela, 100, 3, 0.2, 0.0)
+    assert {float(m.drop_prob) for m in net.modules() if type(m).__name__ == "DropPath"} == {0.2}
+    res = subprocess.run([sys.executable, "-m", "experiments.cli", "table1", "--dry-run", "--drop-path", "0"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0, res.stderr
