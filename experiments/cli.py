@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 
@@ -190,6 +191,9 @@ def _table_parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", choices=EXECUTORS, default="local",
                    help="local: one process per run, one after another (default); debug: in this process; "
                         "slurm: one job array per table via submitit (returns at once)")
+    p.add_argument("--jobs", type=int, metavar="N",
+                   help="local executor: runs at a time, each with cores/N threads (default: one per core for "
+                        "the smoke profile, which trains on the CPU; 1 for full, one GPU)")
     p.add_argument("--dry-run", action="store_true", help="print the run list and its estimated cost; run nothing")
     p.add_argument("--data-root", help="folder holding the dataset (default: data/, data/<name>/ for ImageFolder "
                                        "datasets)")
@@ -240,7 +244,10 @@ def _cmd_table(argv: list[str]) -> int:
                                    selection=_selection(args))
     est = launch.estimate(plans, sdir.parent / "macs_cache.json")
     print(f"estimated cost: {_cost(est.total_h, est.device)} ({est.method})\n", flush=True)
-    rc = launch.run_debug(plans) if args.executor == "debug" else launch.run_local(plans, sdir)
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
+    jobs = args.jobs or ((os.cpu_count() or 1) if args.profile == "smoke" else 1)
+    rc = launch.run_debug(plans) if args.executor == "debug" else launch.run_local(plans, sdir, jobs=jobs)
     _rebuild(table, [launch.read_record(p.cfg) for p in plans], sdir, show=True)
     print(f"status: ./reproduce.sh status {table.id} --profile {args.profile} {' '.join(_selection(args))}".rstrip())
     return rc

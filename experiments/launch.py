@@ -306,54 +306,116 @@ def _now() -> str:
 
 
 # --------------------------------------------------------------------------- local / debug
-def run_local(plans: list[Planned], sdir: Path, *, out=sys.stdout) -> int:
-    """One process per run (``python -m experiments.run``), one after another."""
-    n, results, t_all = len(plans), [], time.perf_counter()
-    logs = sdir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
+class _Progress:
+    """One line for the whole launch: runs done / running / left, elapsed and ETA (the mean
+    wall time of the runs finished here, spread over the parallel slots)."""
+
+    def __init__(self, total: int, jobs: int, out):
+        self.total, self.jobs, self.out, self.t0 = total, jobs, out, time.perf_counter()
+        self.done, self.running, self.times = 0, 0, []
+
+    def line(self) -> str:
+        elapsed = time.perf_counter() - self.t0
+        left = self.total - self.done - self.running
+        if self.times:
+            eta = sum(self.times) / len(self.times) * (left + self.running) / self.jobs
+            eta_s = time.strftime("%H:%M:%S", time.gmtime(eta))
+        else:
+            eta_s = "--:--:--"
+        return (f"[table] {self.done}/{self.total} done, {self.running} running, {left} left | elapsed "
+                f"{time.strftime('%H:%M:%S', time.gmtime(elapsed))} | ETA {eta_s}")
+
+    def show(self) -> None:
+        print(self.line(), file=self.out, flush=True)
+
+
+def _run_env(threads: int | None) -> dict[str, str]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
                PYTHONUNBUFFERED="1")
     # Idle OpenMP threads sleep instead of spinning: on a CPU shared with other work, spinning
     # threads made small-batch CPU runs 3-4x slower (measured on the 2-core machine, load 3.5).
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    for i, p in enumerate(plans, 1):
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)  # torch's intra-op threads follow it
+    return env
+
+
+def run_local(plans: list[Planned], sdir: Path, *, out=sys.stdout, jobs: int = 1) -> int:
+    """One process per run (``python -m experiments.run``): one after another with its output
+    streamed (``jobs=1``), or ``jobs`` at a time, each with ``cpus // jobs`` threads and its
+    output in its log (one line per start and finish, and the launch's progress line)."""
+    n, results, t_all = len(plans), [], time.perf_counter()
+    logs = sdir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    jobs = max(1, min(int(jobs), n or 1))
+    env = _run_env(max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None)
+    prog = _Progress(n, jobs, out)
+    pending = list(enumerate(plans, 1))
+    active: dict[int, tuple] = {}  # i -> (plan, proc, log file, log path, t0)
+
+    def finish(i: int, rc: int) -> None:
+        p, proc, lf, log, t0 = active.pop(i)
+        lf.close()
+        secs = time.perf_counter() - t0
+        rec = read_record(p.cfg)
+        status = rec.get("status") if rec else "failed"
+        if rc != 0 and status not in FINAL:
+            status = "failed"
+        _append_jsonl(sdir / "local.jsonl", {"time": _now(), "run": p.cfg.run_name, "rc": rc, "status": status,
+                                             "log": str(log), "seconds": round(secs, 1)})
+        print(f"[{i}/{n}] {status} in {secs:.0f} s {_top1(rec)}" + (f" -> log {log}" if status == "failed" else ""),
+              file=out, flush=True)
+        results.append((i, p, status, secs, log))
+        prog.running, prog.done = prog.running - 1, prog.done + 1
+        prog.times.append(secs)
+        prog.show()
+
+    def start(i: int, p: Planned) -> bool:
         cfg = p.cfg
         rec = read_record(cfg)
         head = f"[{i}/{n}] {cfg.run_name}  ({_labels(p)}, seed {cfg.seed})"
         if rec and rec.get("status") in FINAL:
             print(f"{head}: already {rec['status']} {_top1(rec)}", file=out, flush=True)
-            results.append((p, rec["status"], 0.0, None))
-            continue
+            results.append((i, p, rec["status"], 0.0, None))
+            prog.done += 1
+            return False
         print(f"{head}: {'resuming' if rec else 'starting'}", file=out, flush=True)
         log = logs / f"{cfg.run_name}.log"
-        t0 = time.perf_counter()
         cmd = [sys.executable, "-m", "experiments.run", *cli_args(cfg)]
-        with open(log, "a") as lf:
-            lf.write(f"# {_now()} {' '.join(cmd)}\n")
-            lf.flush()
-            proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    text=True, bufsize=1)
-            try:
-                for line in proc.stdout:
-                    lf.write(line)
-                    print("    " + line.rstrip(), file=out, flush=True)
-                rc = proc.wait()
-            except KeyboardInterrupt:
-                proc.send_signal(signal.SIGTERM)  # the run checkpoints at its next step and exits
-                rc = proc.wait()
-                print(f"\ninterrupted: {cfg.run_name} checkpointed; the same command resumes it", file=out)
-                _append_jsonl(sdir / "local.jsonl", {"time": _now(), "run": cfg.run_name, "rc": 130, "log": str(log)})
-                return 130
-        secs = time.perf_counter() - t0
-        rec = read_record(cfg)
-        status = rec.get("status") if rec else "failed"
-        if rc != 0 and status not in FINAL:
-            status = "failed"
-        _append_jsonl(sdir / "local.jsonl", {"time": _now(), "run": cfg.run_name, "rc": rc, "status": status,
-                                             "log": str(log), "seconds": round(secs, 1)})
-        print(f"[{i}/{n}] {status} in {secs:.0f} s {_top1(rec)}" + (f" -> log {log}" if status == "failed" else ""),
-              file=out, flush=True)
-        results.append((p, status, secs, log))
+        lf = open(log, "a")
+        lf.write(f"# {_now()} {' '.join(cmd)}\n")
+        lf.flush()
+        stream = jobs == 1
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE if stream else lf,
+                                stderr=subprocess.STDOUT, text=True, bufsize=1)
+        active[i] = (p, proc, lf, log, time.perf_counter())
+        prog.running += 1
+        if stream:
+            for line in proc.stdout:
+                lf.write(line)
+                print("    " + line.rstrip(), file=out, flush=True)
+        return True
+
+    try:
+        while pending or active:
+            while pending and len(active) < jobs:
+                i, p = pending.pop(0)
+                start(i, p)
+            for i in [i for i, a in active.items() if a[1].poll() is not None]:
+                finish(i, active[i][1].wait())
+            if active:
+                time.sleep(0.2)
+    except KeyboardInterrupt:
+        for _, proc, lf, _, _ in active.values():
+            proc.send_signal(signal.SIGTERM)  # each run checkpoints at its next step and exits
+        for i, (p, proc, lf, log, _) in list(active.items()):
+            rc = proc.wait()
+            lf.close()
+            _append_jsonl(sdir / "local.jsonl", {"time": _now(), "run": p.cfg.run_name, "rc": 130, "log": str(log)})
+        print(f"\ninterrupted: {len(active)} running run(s) checkpointed; the same command resumes them", file=out)
+        return 130
+    results.sort(key=lambda r: r[0])
+    results = [r[1:] for r in results]
     _summary(results, time.perf_counter() - t_all, out)
     return 0 if all(s in FINAL for _, s, _, _ in results) else 1
 

@@ -55,3 +55,27 @@ def test_every_published_count_agrees_or_has_a_recorded_explanation():
     stale = set(load_known_differences()) - mismatched
     assert not stale, f"explanations for rows that now agree: {stale}"
     assert (rep["status"] == "ok").sum() >= 160
+
+
+def test_reproduce_sh_asks_for_missing_system_packages_before_building_anything(tmp_path):
+    """Not root and Fashion-MNIST missing: one line with the exact command, before any
+    virtual environment is built; commands that do not need it are not stopped."""
+    import os
+
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "id").write_text("#!/bin/sh\necho 1000\n")
+    (fake / "id").chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}", "REPRO_FASHION_MNIST_FILE": str(tmp_path / "none"),
+           "REPRO_VENV": str(tmp_path / "venv")}
+    env.pop("REPRO_PYTHON", None)
+    res = subprocess.run([str(ROOT / "reproduce.sh"), "table1", "--profile", "smoke"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1
+    assert res.stderr.strip() == ("reproduce.sh: 'table1' needs Debian packages dataset-fashion-mnist: run "
+                                  "'sudo apt-get install -y dataset-fashion-mnist' and retry")
+    assert not (tmp_path / "venv").exists()
+    env["REPRO_PYTHON"] = sys.executable  # a command that needs no dataset goes through
+    res = subprocess.run([str(ROOT / "reproduce.sh"), "list"], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0 and "ela.table1" in res.stdout

@@ -428,9 +428,7 @@ def test_fake_data():
 
 # --------------------------------------------------------------------------- Fashion-MNIST (real files)
 
-needs_debian_fmnist = pytest.mark.skipif(
-    not (data.DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file(),
-    reason="Debian's dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)")
+needs_debian_fmnist = pytest.mark.fashion_mnist
 
 
 @pytest.fixture(scope="module")

@@ -276,9 +276,7 @@ def test_unit_without_state_starts_from_zero():
 
 # --------------------------------------------------------------------------- shared SAMs and BN
 def test_bn_inside_shared_srm_is_per_block_unless_share_bn():
-    pytest.importorskip("models.attention.srm")
-    if "dia_srm_resnet164" not in list_models():
-        pytest.skip("dia_srm family not registered")
+    assert "dia_srm_resnet164" in list_models()
     net = create_model("dia_srm_resnet164", num_classes=100)
     bn_per_stage = []
     for stage in net.stages:
@@ -310,7 +308,6 @@ def test_table_iv_resnet164(name, published):
 
 @pytest.mark.parametrize("family,published", [("dia", 12.30), ("dia_light", 12.11)])
 def test_table_iv_wrn52_4(family, published):
-    pytest.importorskip("models.wide_resnet")
     # DIANet's WRN adds a BN at the end of every residual branch in its DIA model
     # (models/wide_resnet.py, branch_bn; on by default for the DIA families): +7,168;
     # without it DIA-LSTM gives 12.29M
@@ -321,7 +318,6 @@ def test_table_iv_wrn52_4(family, published):
 
 @pytest.mark.parametrize("family,published", [("dia", 33.01), ("dia_light", 32.24)])
 def test_table_iv_resnext101_8x32d(family, published):
-    pytest.importorskip("models.resnext")
     assert_published(count(f"{family}_resnext101_8x32d"), published)
 
 

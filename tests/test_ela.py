@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from experiments.config import RunConfig
-from experiments.data import DEBIAN_FASHION_MNIST, prepare_fashion_mnist
+from experiments.data import prepare_fashion_mnist
 from experiments.params import count_macs
 from experiments.run import run
 from models import ConfigError, count_parameters, create_model
@@ -157,7 +157,7 @@ def test_smoke_scale_maps_the_paper_windows():
     assert controller(net2).windows == ((2, 3),)
 
 
-@pytest.mark.skipif(not Path(DEBIAN_FASHION_MNIST).exists(), reason="needs Debian's dataset-fashion-mnist")
+@pytest.mark.fashion_mnist
 def test_training_through_a_window_prunes_and_survives_resume(tmp_path, monkeypatch):
     root = tmp_path / "data"
     prepare_fashion_mnist(root)
@@ -235,7 +235,7 @@ def _comparable(rec):
             "final": rec["final"], "best": rec["best"], "macs": rec["macs_per_image_final"]}
 
 
-@pytest.mark.skipif(not Path(DEBIAN_FASHION_MNIST).exists(), reason="needs Debian's dataset-fashion-mnist")
+@pytest.mark.fashion_mnist
 @pytest.mark.parametrize("stop_after", [1, 2, 3])  # first, middle, last step of the window's 2nd epoch (4 steps)
 def test_resume_inside_a_window_epoch_equals_the_uninterrupted_run(tmp_path, monkeypatch, stop_after):
     full = run(_window_run(tmp_path, "a"), handle_signals=False)
@@ -259,7 +259,7 @@ def test_resume_inside_a_window_epoch_equals_the_uninterrupted_run(tmp_path, mon
     assert _comparable(resumed) == _comparable(full)
 
 
-@pytest.mark.skipif(not Path(DEBIAN_FASHION_MNIST).exists(), reason="needs Debian's dataset-fashion-mnist")
+@pytest.mark.fashion_mnist
 def test_record_carries_effective_macs_and_clamped_fractions(tmp_path):
     rec = run(_window_run(tmp_path, "a"), handle_signals=False)
     ela = rec["callbacks"]["ela_pruning"]
@@ -274,7 +274,7 @@ def test_record_carries_effective_macs_and_clamped_fractions(tmp_path):
     assert all(0.0 <= f <= 1.0 for f in dec["clamped_fraction"].values())
 
 
-@pytest.mark.skipif(not Path(DEBIAN_FASHION_MNIST).exists(), reason="needs Debian's dataset-fashion-mnist")
+@pytest.mark.fashion_mnist
 @pytest.mark.parametrize("extra,words", [
     (dict(pruning={"windows": [[2, 4]]}), "ends after the run's last epoch 3"),
     (dict(pruning={}, epochs=2), "3 KL windows, more than the run's 2 epochs"),

@@ -16,14 +16,13 @@ import pytest
 
 from experiments import run as run_mod
 from experiments.config import RunConfig
-from experiments.data import DEBIAN_FASHION_MNIST, prepare_fashion_mnist
+from experiments.data import prepare_fashion_mnist
 from experiments.records import read_json
 from experiments.run import run
 from models import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.skipif(not Path(DEBIAN_FASHION_MNIST).exists(),
-                                reason="needs Debian's dataset-fashion-mnist (installed by .ci/run)")
+pytestmark = pytest.mark.fashion_mnist
 
 TIMING = {"epoch_time_s", "eval_time_s", "images_per_s", "train_time_s", "environment", "git", "seconds",
           "out_root"}  # out_root: the two runs live in different folders

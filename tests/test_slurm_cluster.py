@@ -17,7 +17,7 @@ import pytest
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("REPRO_SLURM_TESTS") != "1",
-    reason="needs a running SLURM cluster: slurm/local-cluster.sh start, then REPRO_SLURM_TESTS=1",
+    reason="needs a running SLURM cluster: slurm/local-cluster.sh start, then REPRO_SLURM_TESTS=1 ./reproduce.sh test",
 )
 
 HERE = Path(__file__).resolve().parent

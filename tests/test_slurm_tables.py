@@ -23,7 +23,7 @@ from experiments.tables import get_table
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("REPRO_SLURM_TESTS") != "1",
-    reason="needs a running SLURM cluster: slurm/local-cluster.sh start, then REPRO_SLURM_TESTS=1",
+    reason="needs a running SLURM cluster: slurm/local-cluster.sh start, then REPRO_SLURM_TESTS=1 ./reproduce.sh test",
 )
 
 TABLE = "ela.fig2b"  # smoke: ResNet-20 / MRLA-B-20 / MRLA-L-20 first, small and quick

@@ -234,8 +234,7 @@ def smoke_root(tmp_path_factory):
     return tmp_path_factory.mktemp("tables-smoke")
 
 
-@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").exists() and
-                    not (ROOT / "data" / "FashionMNIST" / "raw").exists(), reason="needs Fashion-MNIST")
+@pytest.mark.fashion_mnist
 @pytest.mark.parametrize("table_id", TABLE_IDS)
 def test_every_table_runs_at_smoke_scale(table_id, smoke_root):
     """The first run of each table, really trained (tiny subsets), recorded as smoke."""
@@ -341,3 +340,28 @@ def test_drop_path_reading_and_override():
     res = subprocess.run([sys.executable, "-m", "experiments.cli", "table1", "--dry-run", "--drop-path", "0"],
                          capture_output=True, text=True, cwd=ROOT)
     assert res.returncode == 0, res.stderr
+
+
+@pytest.mark.fashion_mnist
+def test_local_executor_runs_two_at_a_time_with_one_progress_line(tmp_path):
+    """--jobs 2: two runs at once, one thread each, their output in their logs; one progress
+    line for the launch after each finished run, and the summary in table order."""
+    res = cli("ela.fig2b", "--profile", "smoke", "--limit", "3", "--jobs", "2", "--train-subset", "16",
+              "--test-subset", "16", "--out-root", str(tmp_path))
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    lines = res.stdout.splitlines()
+    progress = [ln for ln in lines if ln.startswith("[table] ")]
+    import re
+
+    counts = [tuple(map(int, re.match(r"\[table\] (\d+)/3 done, (\d+) running, (\d+) left", ln).groups()))
+              for ln in progress]
+    assert [c[0] for c in counts] == [1, 2, 3] and counts[-1] == (3, 0, 0)
+    assert all(sum(c) == 3 and c[1] <= 2 for c in counts)
+    assert all(" | elapsed " in ln and " | ETA " in ln for ln in progress)
+    assert not any(ln.startswith("    [") for ln in lines)  # run output went to the logs, not here
+    plans = prepare(get_table("ela.fig2b"), "smoke", limit=3, train_subset=16, test_subset=16, out_root=str(tmp_path))
+    recs = [json.loads((Path(p.cfg.out_root) / p.cfg.run_name / "record.json").read_text()) for p in plans]
+    assert [r["status"] for r in recs] == ["done"] * 3
+    assert {r["environment"]["cpu_threads"] for r in recs} == {max(1, (os.cpu_count() or 1) // 2)}
+    summary = lines[lines.index(next(ln for ln in lines if ln.startswith("summary: 3 runs"))) + 1:][:3]
+    assert [ln.split()[3] for ln in summary] == [p.cfg.run_name for p in plans]
