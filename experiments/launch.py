@@ -340,10 +340,11 @@ def _run_env(threads: int | None) -> dict[str, str]:
     return env
 
 
-def run_local(plans: list[Planned], sdir: Path, *, out=sys.stdout, jobs: int = 1) -> int:
+def run_local(plans: list[Planned], sdir: Path, *, out=None, jobs: int = 1) -> int:
     """One process per run (``python -m experiments.run``): one after another with its output
     streamed (``jobs=1``), or ``jobs`` at a time, each with ``cpus // jobs`` threads and its
     output in its log (one line per start and finish, and the launch's progress line)."""
+    out = sys.stdout if out is None else out  # looked up now: a caller may have redirected it
     n, results, t_all = len(plans), [], time.perf_counter()
     logs = sdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -420,10 +421,11 @@ def run_local(plans: list[Planned], sdir: Path, *, out=sys.stdout, jobs: int = 1
     return 0 if all(s in FINAL for _, s, _, _ in results) else 1
 
 
-def run_debug(plans: list[Planned], *, out=sys.stdout) -> int:
+def run_debug(plans: list[Planned], *, out=None) -> int:
     """In this process, one after another; errors propagate (for debugging)."""
     from .run import run
 
+    out = sys.stdout if out is None else out
     results, t_all = [], time.perf_counter()
     for i, p in enumerate(plans, 1):
         print(f"[{i}/{len(plans)}] {p.cfg.run_name}  ({_labels(p)}, seed {p.cfg.seed})", file=out, flush=True)
@@ -591,9 +593,10 @@ def _snapshot(dest: Path) -> Path:
 
 
 def submit_slurm(table: Table, profile: str, plans: list[Planned], sdir: Path, cluster: dict[str, Any],
-                 overrides: dict[str, Any], *, selection: Iterable[str] = (), out=sys.stdout) -> int:
+                 overrides: dict[str, Any], *, selection: Iterable[str] = (), out=None) -> int:
     """Submit the table's unfinished runs as job arrays (one per resource shape); return at once.
     ``selection``: the command-line options that chose the runs, repeated in the status command."""
+    out = sys.stdout if out is None else out
     if not shutil.which("sbatch"):
         raise ConfigError("--executor slurm needs SLURM's sbatch on PATH: run this on the cluster's login node")
     latest = _latest_jobs(sdir)

@@ -236,24 +236,29 @@ def smoke_root(tmp_path_factory):
 
 @pytest.mark.fashion_mnist
 @pytest.mark.parametrize("table_id", TABLE_IDS)
-def test_every_table_runs_at_smoke_scale(table_id, smoke_root):
-    """The first run of each table, really trained (tiny subsets), recorded as smoke."""
-    res = cli(table_id, "--profile", "smoke", "--executor", "local", "--limit", "1", "--train-subset", "16",
-              "--test-subset", "16", "--out-root", str(smoke_root))
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    assert "summary: 1 runs" in res.stdout
+def test_every_table_runs_at_smoke_scale(table_id, smoke_root, capsys):
+    """The first run of each table, really trained (tiny subsets), recorded as smoke; the
+    command line in this process (the debug executor: the subprocess executor is tested by
+    the local-executor tests), so 31 tables cost no interpreter start-ups."""
+    from experiments.cli import main
+
+    rc = main([table_id, "--profile", "smoke", "--executor", "debug", "--limit", "1", "--train-subset", "16",
+               "--test-subset", "16", "--out-root", str(smoke_root)])
+    out = capsys.readouterr().out
+    assert rc == 0, out[-3000:]
+    assert "summary: 1 runs" in out
     (plan,) = prepare(get_table(table_id), "smoke", limit=1, out_root=str(smoke_root), train_subset=16, test_subset=16)
     rec = json.loads((plan.cfg.run_dir / "record.json").read_text())
     assert rec["status"] in ("done", "diverged") and rec["smoke"] is True and rec["config"]["scale"] == "smoke"
     assert rec["config"]["dataset"] == "fashionmnist" and rec["epochs_total"] == 3
-    status = cli("status", table_id, "--profile", "smoke", "--out-root", str(smoke_root), "--train-subset", "16",
-                 "--test-subset", "16")
-    assert status.returncode == 0
-    first = [ln for ln in status.stdout.splitlines() if ln.strip().startswith("1 ")][0]
+    assert main(["status", table_id, "--profile", "smoke", "--out-root", str(smoke_root), "--train-subset", "16",
+                 "--test-subset", "16"]) == 0
+    status = capsys.readouterr().out
+    first = [ln for ln in status.splitlines() if ln.strip().startswith("1 ")][0]
     assert " done " in first
     n = len(get_table(table_id).runs("smoke"))
-    summary = [ln for ln in status.stdout.splitlines() if ln.startswith(f"{n} runs: ")]
-    assert summary and ("missing" in summary[0] or n == 1), status.stdout[-500:]  # later runs: not started
+    summary = [ln for ln in status.splitlines() if ln.startswith(f"{n} runs: ")]
+    assert summary and ("missing" in summary[0] or n == 1), status[-500:]  # later runs: not started
 
 
 def test_status_reports_failures_with_their_log(tmp_path):
