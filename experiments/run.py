@@ -135,7 +135,10 @@ class _Data:
                 return (b for i, b in enumerate(self.test.epoch(0)) if i % self.dist.world_size == self.dist.rank)
             return self.test.epoch(0)
         idx = list(range(self.dist.rank, len(self.test_ds), self.dist.world_size))
-        return torch.utils.data.DataLoader(torch.utils.data.Subset(self.test_ds, idx), batch_size=512,
+        # 512 images a batch on a GPU; on the CPU small batches are faster (one thread: 687 vs 172
+        # img/s for ResNet-20, 140 vs 48 for ResNet-110 at 32 vs 512, measured on the 2-core machine)
+        eval_bs = 512 if self.device.type == "cuda" else 32
+        return torch.utils.data.DataLoader(torch.utils.data.Subset(self.test_ds, idx), batch_size=eval_bs,
                                            num_workers=self.cfg.workers, pin_memory=self.device.type == "cuda")
 
 
