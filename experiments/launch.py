@@ -371,7 +371,7 @@ def run_local(plans: list[Planned], sdir: Path, *, out=None, jobs: int = 1) -> i
         prog.times.append(secs)
         prog.show()
 
-    def start(i: int, p: Planned) -> bool:
+    def start(i: int, p: Planned) -> None:
         cfg = p.cfg
         rec = read_record(cfg)
         head = f"[{i}/{n}] {cfg.run_name}  ({_labels(p)}, seed {cfg.seed})"
@@ -379,7 +379,7 @@ def run_local(plans: list[Planned], sdir: Path, *, out=None, jobs: int = 1) -> i
             print(f"{head}: already {rec['status']} {_top1(rec)}", file=out, flush=True)
             results.append((i, p, rec["status"], 0.0, None))
             prog.done += 1
-            return False
+            return
         print(f"{head}: {'resuming' if rec else 'starting'}", file=out, flush=True)
         log = logs / f"{cfg.run_name}.log"
         cmd = [sys.executable, "-m", "experiments.run", *cli_args(cfg)]
@@ -395,7 +395,6 @@ def run_local(plans: list[Planned], sdir: Path, *, out=None, jobs: int = 1) -> i
             for line in proc.stdout:
                 lf.write(line)
                 print("    " + line.rstrip(), file=out, flush=True)
-        return True
 
     try:
         while pending or active:
@@ -407,10 +406,10 @@ def run_local(plans: list[Planned], sdir: Path, *, out=None, jobs: int = 1) -> i
             if active:
                 time.sleep(0.2)
     except KeyboardInterrupt:
-        for _, proc, lf, _, _ in active.values():
+        for _, proc, _, _, _ in active.values():
             proc.send_signal(signal.SIGTERM)  # each run checkpoints at its next step and exits
-        for i, (p, proc, lf, log, _) in list(active.items()):
-            rc = proc.wait()
+        for p, proc, lf, log, _ in active.values():
+            proc.wait()
             lf.close()
             _append_jsonl(sdir / "local.jsonl", {"time": _now(), "run": p.cfg.run_name, "rc": 130, "log": str(log)})
         print(f"\ninterrupted: {len(active)} running run(s) checkpointed; the same command resumes them", file=out)
