@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistInfo", "init_distributed", "shutdown", "all_reduce_sum", "broadcast_object", "gather_object",
-           "broadcast_buffers"]
+__all__ = ["DistInfo", "init_distributed", "shutdown", "all_reduce_sum", "gather_object", "broadcast_buffers"]
 
 
 @dataclass(frozen=True)
@@ -81,14 +80,6 @@ def broadcast_buffers(module: torch.nn.Module, info: DistInfo) -> None:
     if info.enabled:
         for buf in module.buffers():
             dist.broadcast(buf, src=0)
-
-
-def broadcast_object(obj, info: DistInfo):
-    if not info.enabled:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
 
 
 def gather_object(obj, info: DistInfo) -> list:

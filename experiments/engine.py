@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 import torch
@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from .distributed import DistInfo, all_reduce_sum
 
-__all__ = ["Callback", "EpochSampler", "TrainResult", "train_epoch", "evaluate", "mix_seed", "Progress"]
+__all__ = ["Callback", "EpochSampler", "TrainResult", "train_epoch", "sgd_step", "evaluate", "mix_seed", "Progress"]
 
 
 def mix_seed(*parts: int) -> int:
@@ -101,7 +101,6 @@ class TrainResult:
     diverged: bool = False
     interrupted: bool = False
     seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Progress:
@@ -172,19 +171,12 @@ def train_epoch(
     for x, y in batches:
         torch.manual_seed(mix_seed(seed, epoch, step, 1))
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            logits = model(x)
-            loss = F.cross_entropy(logits.float(), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        loss, logits = sgd_step(model, optimizer, x, y, lr=lr_at(step), amp=amp)
         step += 1
         res.steps += 1
         res.seen += y.numel()
-        loss_acc += loss.detach() * y.numel()
-        correct += (logits.detach().argmax(1) == y).sum()
+        loss_acc += loss * y.numel()
+        correct += (logits.argmax(1) == y).sum()
         if progress is not None:
             progress.update(y.numel())
         if step % check_every == 0 or step == steps_total:
@@ -197,6 +189,27 @@ def train_epoch(
     res.seconds = time.perf_counter() - t0
     if not res.diverged and not torch.isfinite(loss_acc).item():
         res.diverged = True
+    return _reduced(res, loss_acc, correct, device, dist)
+
+
+def sgd_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, *, lr: float,
+             amp: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimiser step at learning rate ``lr`` on the batch (x, y); the batch's loss and
+    logits, detached."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
+        logits = model(x)
+        loss = F.cross_entropy(logits.float(), y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach(), logits.detach()
+
+
+def _reduced(res: TrainResult, loss_acc: torch.Tensor, correct: torch.Tensor, device: torch.device,
+             dist: DistInfo) -> TrainResult:
+    """``res`` with the loss sum, hits and images of all ranks."""
     stats = torch.stack([loss_acc.double(), correct.double(), torch.tensor(float(res.seen), device=device).double()])
     all_reduce_sum(stats, dist)
     res.loss_sum, res.correct, res.seen = float(stats[0]), float(stats[1]), int(stats[2])

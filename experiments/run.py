@@ -11,19 +11,26 @@ The run writes into ``<out_root>/<run_name>/`` (the name ends with a hash of the
 a finished run does nothing; relaunching an unfinished one resumes from its checkpoint.
 SIGTERM and SIGUSR2 (what SLURM sends before a time limit) save a checkpoint at the next
 step and exit with status ``interrupted``.
+
+The loop (``train_loop``) runs over typed state: ``build_training`` makes the
+:class:`Training` (model, optimiser, data, callbacks; built once per process), ``resume``
+the :class:`TrainState` (epoch, step, history, partial sums of an interrupted epoch),
+then per epoch ``train_one_epoch`` and ``end_epoch`` (evaluation, the epoch's record,
+``save_checkpoint``, ``write_record``), until ``finish``, ``on_diverged`` or
+``on_interrupted``.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import inspect
 import json
 import math
 import signal
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn as nn
@@ -32,12 +39,14 @@ from models import ConfigError, count_parameters, create_model
 from models.zoo import FAMILIES, model_spec, takes_drop_path
 
 from .config import RunConfig
-from .distributed import DistInfo, all_reduce_sum, broadcast_buffers, init_distributed, shutdown
-from .engine import Callback, EpochSampler, Progress, evaluate, mix_seed, train_epoch
+from .distributed import DistInfo, all_reduce_sum, broadcast_buffers, gather_object, init_distributed, shutdown
+from .engine import Callback, EpochSampler, Progress, TrainResult, evaluate, mix_seed, train_epoch
 from .params import count_macs
+from .recipes import Recipe
 from .records import as_json, atomic_torch_save, atomic_write_json, environment, git_commit, read_json
 
-__all__ = ["run", "build_model", "FINAL_STATUSES", "main"]
+__all__ = ["run", "build_model", "FINAL_STATUSES", "main", "RunPaths", "PartialEpoch", "TrainState", "Training",
+           "build_training", "resume", "train_loop"]
 
 FINAL_STATUSES = ("done", "diverged")
 RECORD, CHECKPOINT, CONFIG = "record.json", "checkpoint.pt", "config.json"
@@ -56,11 +65,10 @@ def build_model(cfg: RunConfig, num_classes: int, in_chans: int, drop_path: floa
     spec = model_spec(cfg.model)
     family = spec.get("family") or ""
     fam = FAMILIES.get(family)
-    params = inspect.signature(fam.make).parameters if fam is not None else {}
     if drop_path and takes_drop_path(family):
         kwargs["attn_kwargs"] = {"drop_path": drop_path, **kwargs.get("attn_kwargs", {})}
     if cfg.pruning:
-        if "pruning" not in params:
+        if fam is None or not fam.takes("pruning"):
             raise ConfigError(f"pruning settings given but {cfg.model} has no pruning controller (use an ela_* model)")
         kwargs["attn_kwargs"] = {**kwargs.get("attn_kwargs", {}), "pruning": dict(cfg.pruning)}
     if dropout and spec.get("kind") == "wrn":
@@ -171,7 +179,63 @@ class _StopFlag:
             signal.signal(sig, handler)
 
 
-# --------------------------------------------------------------------------- run
+# --------------------------------------------------------------------------- state
+@dataclass(frozen=True)
+class RunPaths:
+    """The files of one run folder."""
+
+    run_dir: Path
+
+    @property
+    def record(self) -> Path:
+        return self.run_dir / RECORD
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.run_dir / CHECKPOINT
+
+    @property
+    def config(self) -> Path:
+        return self.run_dir / CONFIG
+
+
+@dataclass
+class PartialEpoch:
+    """The training sums of the current epoch so far, kept across an interruption."""
+
+    loss_sum: float = 0.0
+    correct: float = 0.0
+    seen: int = 0
+    seconds: float = 0.0
+
+    def plus(self, res: TrainResult, carry: float) -> PartialEpoch:
+        """These sums and those of ``res``, whose loss sum already includes ``carry``."""
+        return PartialEpoch(self.loss_sum - carry + res.loss_sum, self.correct + res.correct,
+                            self.seen + res.seen, self.seconds + res.seconds)
+
+
+@dataclass
+class TrainState:
+    """Where a run stands; every checkpoint stores it as a plain dict (``ck['state']``)."""
+
+    epoch: int = 0  # epochs finished
+    step: int = 0  # steps done of epoch ``epoch``
+    history: list[dict[str, Any]] = field(default_factory=list)  # one record per finished epoch
+    resumes: int = 0
+    train_partial: PartialEpoch | None = None  # sums of an interrupted epoch
+    wall_s: float = 0.0  # part of the checkpoint layout; never updated
+
+    def to_dict(self) -> dict[str, Any]:
+        partial = dataclasses.asdict(self.train_partial) if self.train_partial is not None else None
+        return {"epoch": self.epoch, "step": self.step, "history": self.history, "resumes": self.resumes,
+                "train_partial": partial, "wall_s": self.wall_s}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainState:
+        partial = PartialEpoch(**d["train_partial"]) if d.get("train_partial") else None
+        return cls(d["epoch"], d["step"], d["history"], d["resumes"], partial, d.get("wall_s", 0.0))
+
+
 def _callbacks(model: nn.Module) -> list[Callback]:
     fn = getattr(model, "training_callbacks", None)
     return list(fn()) if callable(fn) else []
@@ -200,6 +264,270 @@ class _EffectiveMacs:
         return self.cache[key]
 
 
+@dataclass
+class Training:
+    """What a run trains with, built once per process by :func:`build_training`."""
+
+    cfg: RunConfig
+    dist: DistInfo
+    paths: RunPaths
+    device: torch.device
+    recipe: Recipe
+    data: _Data
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    callbacks: list[Callback]
+    params: int
+    macs: float  # forward MACs per image as built
+    macs_now: _EffectiveMacs  # ... as the model is now (after ELA's pruning)
+    steps: int  # steps per epoch
+    train_model: nn.Module | None = None  # the model wrapped for training (DDP, compile), after resuming
+    base: dict[str, Any] = field(default_factory=dict)  # the record's fields fixed for the run
+
+    @property
+    def amp(self) -> bool:
+        return self.data.fast and self.cfg.amp
+
+    @property
+    def name(self) -> str:
+        return self.cfg.run_name
+
+
+# --------------------------------------------------------------------------- building
+def _setup_torch(cfg: RunConfig, dist: DistInfo) -> torch.device:
+    device = _device(cfg, dist)
+    if cfg.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
+    torch.backends.cudnn.benchmark = device.type == "cuda" and not cfg.deterministic
+    return device
+
+
+def _per_rank_batch(recipe: Recipe, dist: DistInfo) -> int:
+    if recipe.batch_size % dist.world_size:
+        raise ConfigError(f"batch size {recipe.batch_size} is not divisible by {dist.world_size} processes")
+    return recipe.batch_size // dist.world_size
+
+
+def _start_callbacks(model: nn.Module, epochs: int, macs_now: _EffectiveMacs) -> list[Callback]:
+    callbacks = _callbacks(model)
+    for cb in callbacks:  # before anything is written: a run that cannot hold its schedule fails here
+        cb.on_train_start(model, epochs)
+        if hasattr(cb, "macs_fn"):
+            cb.macs_fn = macs_now
+    return callbacks
+
+
+def build_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    return torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+                           weight_decay=recipe.weight_decay, nesterov=recipe.nesterov)
+
+
+def step_lr(recipe: Recipe, epoch: int, steps: int) -> Callable[[int], float]:
+    """The schedule within ``epoch``: the learning rate at each step (warm-up is per step)."""
+    return lambda s: recipe.lr_at(epoch + s / steps)
+
+
+def _build_models(cfg: RunConfig, info: Any, recipe: Recipe) -> tuple[nn.Module, float, _EffectiveMacs]:
+    """The model, its forward MACs per image as built, and its counter of MACs as it is now."""
+    model = build_model(cfg, info.num_classes, info.in_chans, recipe.drop_path, recipe.dropout)
+    with torch.device("meta"):
+        meta_model = build_model(cfg, info.num_classes, info.in_chans, recipe.drop_path, recipe.dropout)
+    macs = count_macs(meta_model, info.resolution, info.in_chans)
+    return model, macs, _EffectiveMacs(model, meta_model, info.resolution, info.in_chans)
+
+
+def build_training(cfg: RunConfig, dist: DistInfo) -> Training:
+    """Device, data, model (and its meta-device twin for MACs), callbacks, optimiser."""
+    device = _setup_torch(cfg, dist)
+    recipe = cfg.effective_recipe()
+    per_rank_bs = _per_rank_batch(recipe, dist)
+    torch.manual_seed(mix_seed(cfg.seed, -1))
+    data = _Data(cfg, device, per_rank_bs, dist)
+    model, macs, macs_now = _build_models(cfg, data.info, recipe)
+    params = count_parameters(model)
+    callbacks = _start_callbacks(model, recipe.epochs, macs_now)
+    model.to(device)
+    if data.fast and cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    return Training(cfg=cfg, dist=dist, paths=RunPaths(cfg.run_dir), device=device, recipe=recipe, data=data,
+                    model=model, optimizer=build_optimizer(model, recipe), callbacks=callbacks,
+                    params=params, macs=macs, macs_now=macs_now, steps=data.steps_per_epoch())
+
+
+def wrap_for_training(tr: Training) -> nn.Module:
+    """The model as the training steps call it: DDP across ranks, compiled on request."""
+    train_model: nn.Module = tr.model
+    if tr.dist.enabled:
+        train_model = nn.parallel.DistributedDataParallel(
+            tr.model, device_ids=[tr.device.index] if tr.device.type == "cuda" else None,
+            find_unused_parameters=getattr(tr.model, "has_unused_parameters", False))
+    if tr.cfg.compile:
+        train_model = torch.compile(train_model)
+    return train_model
+
+
+def base_record(tr: Training) -> dict[str, Any]:
+    """The record's fields that stay fixed during the run."""
+    cfg, fast = tr.cfg, tr.data.fast
+    return {
+        "run_name": cfg.run_name, "run_hash": cfg.run_hash(), "config": cfg.to_dict(),
+        "smoke": cfg.scale == "smoke", "recipe": dataclasses.asdict(tr.recipe), "seed": cfg.seed,
+        "git": git_commit(), "environment": environment(tr.device), "world_size": tr.dist.world_size,
+        "dataset": dataclasses.asdict(tr.data.info) | {"train_images": tr.data.n_train},
+        "params": tr.params, "macs_per_image": tr.macs,  # as built; macs_per_image_final: after pruning
+        "execution": {"fast_path": fast, "bf16_autocast": tr.amp, "channels_last": fast and cfg.channels_last,
+                      "compile": cfg.compile, "deterministic": cfg.deterministic},
+    }
+
+
+def announce(tr: Training) -> None:
+    """Create the run folder, write its config and print the run's one-line summary."""
+    if not tr.dist.is_main:
+        return
+    cfg, dist = tr.cfg, tr.dist
+    tr.paths.run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(tr.paths.config, cfg.to_dict())
+    print(f"[{tr.name}] {cfg.model} on {cfg.dataset} ({'smoke' if cfg.scale == 'smoke' else 'full'}) | "
+          f"{tr.params / 1e6:.3f}M params | {tr.macs / 1e6:.1f}M MACs | {tr.recipe.epochs} epochs x {tr.steps} steps | "
+          f"device {tr.device}{' x' + str(dist.world_size) if dist.enabled else ''} | fast path {tr.data.fast}",
+          flush=True)
+
+
+# --------------------------------------------------------------------------- checkpoint and record
+def resume(tr: Training) -> TrainState:
+    """The state of a fresh run, or the checkpoint's (model, optimiser and callbacks restored)."""
+    if not tr.paths.checkpoint.exists():
+        return TrainState()
+    ck = torch.load(tr.paths.checkpoint, map_location=tr.device, weights_only=False)
+    tr.model.load_state_dict(ck["model"])
+    tr.optimizer.load_state_dict(ck["optimizer"])
+    for cb in tr.callbacks:
+        cb.load_state_dict(ck["callbacks"].get(cb.name, {}))
+    state = TrainState.from_dict(ck["state"])
+    state.resumes += 1
+    if tr.dist.is_main:
+        print(f"[{tr.name}] resuming at epoch {state.epoch + 1}, step {state.step}", flush=True)
+    return state
+
+
+def save_checkpoint(tr: Training, state: TrainState) -> None:
+    """Model, optimiser, callbacks and state, written atomically by rank 0."""
+    if tr.dist.is_main:
+        atomic_torch_save(tr.paths.checkpoint, {"model": tr.model.state_dict(), "optimizer": tr.optimizer.state_dict(),
+                                                "callbacks": {cb.name: cb.state_dict() for cb in tr.callbacks},
+                                                "state": state.to_dict()})
+
+
+def build_record(tr: Training, state: TrainState, status: str, diverged_at: dict | None = None) -> dict[str, Any]:
+    """The run's record (JSON-ready) with ``status``."""
+    hist = state.history
+    best = max(hist, key=lambda r: r["test_top1"]) if hist else None
+    rec = {**tr.base, "status": status, "epochs_done": state.epoch, "epochs_total": tr.recipe.epochs,
+           "resumes": state.resumes, "epochs": hist,
+           "final": {k: hist[-1][k] for k in ("test_top1", "test_top5", "test_loss", "test_class_acc")
+                     if k in hist[-1]} if hist else None,
+           "best": {k: best[k] for k in ("test_top1", "test_top5", "test_class_acc", "epoch") if k in best}
+           if best else None,
+           "diverged": status == "diverged", "diverged_at": diverged_at,
+           "callbacks": {cb.name: cb.record() for cb in tr.callbacks},
+           "train_time_s": sum(r["epoch_time_s"] for r in hist), "macs_per_image_final": tr.macs_now()}
+    return as_json(rec)
+
+
+def write_record(tr: Training, state: TrainState, status: str, diverged_at: dict | None = None) -> dict[str, Any]:
+    """The record, written atomically by rank 0; returned on every rank."""
+    rec = build_record(tr, state, status, diverged_at)
+    if tr.dist.is_main:
+        atomic_write_json(tr.paths.record, rec)
+    return rec
+
+
+# --------------------------------------------------------------------------- epochs
+def _line(name: str, rec: dict[str, Any], total: int, eta_s: float) -> str:
+    return (f"[{name}] epoch {rec['epoch'] + 1}/{total} | train loss {rec['train_loss']:.4f} acc {rec['train_acc']:.2f}% "
+            f"| test loss {rec['test_loss']:.4f} top1 {rec['test_top1']:.2f}% top5 {rec['test_top5']:.2f}% "
+            f"| lr {rec['lr']:.4g} | {rec['images_per_s']:.0f} img/s | {rec['epoch_time_s']:.1f}s "
+            f"| ETA {time.strftime('%H:%M:%S', time.gmtime(max(eta_s, 0)))}")
+
+
+def train_one_epoch(tr: Training, state: TrainState, stop: _StopFlag) -> tuple[TrainResult, PartialEpoch]:
+    """Train the rest of epoch ``state.epoch`` from step ``state.step``; the engine's result
+    and the epoch's sums so far (those before an interruption included)."""
+    epoch, start = state.epoch, state.step
+    for cb in tr.callbacks:  # also when resuming inside the epoch (ELA: a measurement window)
+        cb.on_epoch_start(epoch, tr.model)
+    prog = Progress(tr.steps - start, f"epoch {epoch + 1}", enabled=tr.cfg.progress and tr.dist.is_main)
+    partial = state.train_partial or PartialEpoch()
+    # single process: the loss sum of an interrupted epoch continues inside train_epoch
+    # (exact); with several ranks each rank's share restarts at 0 and the all-reduced
+    # part is added here (equal up to float rounding)
+    carry = partial.loss_sum if not tr.dist.enabled else 0.0
+    res = train_epoch(
+        tr.train_model, tr.data.train_batches(epoch, start), tr.optimizer, step_lr(tr.recipe, epoch, tr.steps),
+        seed=tr.cfg.seed, epoch=epoch, start_step=start, steps_total=tr.steps, device=tr.device, amp=tr.amp,
+        dist=tr.dist, should_stop=stop, progress=prog, carry_loss=carry)
+    prog.close()
+    return res, partial.plus(res, carry)
+
+
+def evaluate_epoch(tr: Training, epoch: int, partial: PartialEpoch) -> dict[str, Any]:
+    """The epoch's record: its training sums and the test metrics (callbacks see it last)."""
+    broadcast_buffers(tr.model, tr.dist)
+    t_eval = time.perf_counter()
+    metrics = evaluate(tr.model, tr.data.test_batches(), device=tr.device, amp=tr.amp, dist=tr.dist,
+                       num_classes=tr.data.info.num_classes)
+    seen = max(partial.seen, 1)
+    rec = {"epoch": epoch, "lr": tr.recipe.lr_at(epoch), "train_loss": partial.loss_sum / seen,
+           "train_acc": 100 * partial.correct / seen, **metrics,
+           "epoch_time_s": partial.seconds, "eval_time_s": time.perf_counter() - t_eval,
+           "images_per_s": partial.seen / max(partial.seconds, 1e-9)}
+    for cb in tr.callbacks:
+        cb.on_epoch_end(epoch, tr.model, rec)
+    return rec
+
+
+def end_epoch(tr: Training, state: TrainState, partial: PartialEpoch) -> None:
+    """Evaluate, add the epoch to the history, checkpoint, write the record, print a line."""
+    rec = evaluate_epoch(tr, state.epoch, partial)
+    state.history.append(rec)
+    state.epoch, state.step, state.train_partial = state.epoch + 1, 0, None
+    save_checkpoint(tr, state)
+    write_record(tr, state, "running")
+    if tr.dist.is_main:
+        left = tr.recipe.epochs - state.epoch
+        mean_t = sum(r["epoch_time_s"] + r["eval_time_s"] for r in state.history) / len(state.history)
+        print(_line(tr.name, rec, tr.recipe.epochs, left * mean_t), flush=True)
+
+
+def on_diverged(tr: Training, state: TrainState, res: TrainResult) -> dict[str, Any]:
+    """A non-finite loss: the run ends, recorded as diverged (final; no checkpoint)."""
+    state.step += res.steps
+    where = {"epoch": state.epoch, "step": state.step}
+    print(f"[{tr.name}] loss is not finite at epoch {state.epoch + 1}, step {state.step}: recorded as diverged",
+          flush=True)
+    return write_record(tr, state, "diverged", where)
+
+
+def on_interrupted(tr: Training, state: TrainState, res: TrainResult, partial: PartialEpoch) -> dict[str, Any]:
+    """A stop signal: checkpoint mid-epoch (with the epoch's sums so far) and end."""
+    state.step, state.train_partial = state.step + res.steps, partial
+    save_checkpoint(tr, state)
+    print(f"[{tr.name}] interrupted at epoch {state.epoch + 1}, step {state.step}: checkpoint saved", flush=True)
+    return write_record(tr, state, "interrupted")
+
+
+def finish(tr: Training, state: TrainState) -> dict[str, Any]:
+    """The final record of a run that trained all its epochs."""
+    if tr.dist.enabled:  # evidence that data-parallel ranks ended with identical weights
+        tr.base["rank_weight_checksums"] = gather_object(_weight_checksum(tr.model), tr.dist)
+    final = write_record(tr, state, "done")
+    if tr.dist.is_main:
+        print(f"[{tr.name}] done: final top1 {final['final']['test_top1']:.2f}%, "
+              f"best {final['best']['test_top1']:.2f}% (epoch {final['best']['epoch'] + 1}) -> {tr.paths.record}",
+              flush=True)
+    return final
+
+
 def _weight_checksum(model: nn.Module) -> str:
     import hashlib
 
@@ -209,183 +537,44 @@ def _weight_checksum(model: nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
-def _line(name: str, rec: dict[str, Any], total: int, eta_s: float) -> str:
-    return (f"[{name}] epoch {rec['epoch'] + 1}/{total} | train loss {rec['train_loss']:.4f} acc {rec['train_acc']:.2f}% "
-            f"| test loss {rec['test_loss']:.4f} top1 {rec['test_top1']:.2f}% top5 {rec['test_top5']:.2f}% "
-            f"| lr {rec['lr']:.4g} | {rec['images_per_s']:.0f} img/s | {rec['epoch_time_s']:.1f}s "
-            f"| ETA {time.strftime('%H:%M:%S', time.gmtime(max(eta_s, 0)))}")
+# --------------------------------------------------------------------------- run
+def train_loop(tr: Training, state: TrainState, stop: _StopFlag) -> dict[str, Any]:
+    """Epochs until the recipe's last, a divergence or a stop signal; the record."""
+    while state.epoch < tr.recipe.epochs:
+        res, partial = train_one_epoch(tr, state, stop)
+        if res.diverged:
+            return on_diverged(tr, state, res)
+        if res.interrupted:
+            return on_interrupted(tr, state, res, partial)
+        end_epoch(tr, state, partial)
+    return finish(tr, state)
 
 
 def run(cfg: RunConfig, *, handle_signals: bool = True) -> dict[str, Any]:
     """Train and evaluate one configuration; returns its record (see module docstring)."""
-    run_dir = cfg.run_dir
-    record_path, ckpt_path = run_dir / RECORD, run_dir / CHECKPOINT
-    if record_path.exists():
-        rec = read_json(record_path)
+    paths = RunPaths(cfg.run_dir)
+    if paths.record.exists():
+        rec = read_json(paths.record)
         if rec.get("status") in FINAL_STATUSES:
             print(f"[{cfg.run_name}] already {rec['status']}: nothing to do", flush=True)
             return rec
 
     dist = init_distributed("cuda" if torch.cuda.is_available() and cfg.device != "cpu" else "cpu")
     try:
-        return _train(cfg, dist, run_dir, record_path, ckpt_path, handle_signals)
+        return _train(cfg, dist, handle_signals)
     finally:
         shutdown(dist)
 
 
-def _train(cfg: RunConfig, dist: DistInfo, run_dir: Path, record_path: Path, ckpt_path: Path,
-           handle_signals: bool) -> dict[str, Any]:
-    device = _device(cfg, dist)
-    if cfg.deterministic:
-        torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
-    torch.backends.cudnn.benchmark = device.type == "cuda" and not cfg.deterministic
-    recipe = cfg.effective_recipe()
-    if recipe.batch_size % dist.world_size:
-        raise ConfigError(f"batch size {recipe.batch_size} is not divisible by {dist.world_size} processes")
-    per_rank_bs = recipe.batch_size // dist.world_size
-    torch.manual_seed(mix_seed(cfg.seed, -1))
-    data = _Data(cfg, device, per_rank_bs, dist)
-    info = data.info
-    model = build_model(cfg, info.num_classes, info.in_chans, recipe.drop_path, recipe.dropout)
-    n_params = count_parameters(model)
-    with torch.device("meta"):
-        meta_model = build_model(cfg, info.num_classes, info.in_chans, recipe.drop_path, recipe.dropout)
-    macs = count_macs(meta_model, info.resolution, info.in_chans)
-    macs_now = _EffectiveMacs(model, meta_model, info.resolution, info.in_chans)
-    callbacks = _callbacks(model)
-    for cb in callbacks:  # before anything is written: a run that cannot hold its schedule fails here
-        cb.on_train_start(model, recipe.epochs)
-        if hasattr(cb, "macs_fn"):
-            cb.macs_fn = macs_now
-    model.to(device)
-    fast = data.fast
-    if fast and cfg.channels_last:
-        model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
-                                weight_decay=recipe.weight_decay, nesterov=recipe.nesterov)
-    steps = data.steps_per_epoch()
-
-    state = {"epoch": 0, "step": 0, "history": [], "resumes": 0, "train_partial": None, "wall_s": 0.0}
-    if ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
-        model.load_state_dict(ck["model"])
-        optimizer.load_state_dict(ck["optimizer"])
-        for cb in callbacks:
-            cb.load_state_dict(ck["callbacks"].get(cb.name, {}))
-        state = ck["state"]
-        state["resumes"] += 1
-        if dist.is_main:
-            print(f"[{cfg.run_name}] resuming at epoch {state['epoch'] + 1}, step {state['step']}", flush=True)
-
-    train_model: nn.Module = model
-    if dist.enabled:
-        train_model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=getattr(model, "has_unused_parameters", False))
-    if cfg.compile:
-        train_model = torch.compile(train_model)
-    amp = fast and cfg.amp
-
-    base = {
-        "run_name": cfg.run_name, "run_hash": cfg.run_hash(), "config": cfg.to_dict(),
-        "smoke": cfg.scale == "smoke", "recipe": dataclasses.asdict(recipe), "seed": cfg.seed,
-        "git": git_commit(), "environment": environment(device), "world_size": dist.world_size,
-        "dataset": dataclasses.asdict(info) | {"train_images": data.n_train},
-        "params": n_params, "macs_per_image": macs,  # as built; macs_per_image_final: after pruning
-        "execution": {"fast_path": fast, "bf16_autocast": amp, "channels_last": fast and cfg.channels_last,
-                      "compile": cfg.compile, "deterministic": cfg.deterministic},
-    }
-
-    def checkpoint() -> None:
-        if dist.is_main:
-            atomic_torch_save(ckpt_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                          "callbacks": {cb.name: cb.state_dict() for cb in callbacks},
-                                          "state": state})
-
-    def write_record(status: str, diverged_at: dict | None = None) -> dict[str, Any]:
-        hist = state["history"]
-        best = max(hist, key=lambda r: r["test_top1"]) if hist else None
-        rec = {**base, "status": status, "epochs_done": state["epoch"], "epochs_total": recipe.epochs,
-               "resumes": state["resumes"], "epochs": hist,
-               "final": {k: hist[-1][k] for k in ("test_top1", "test_top5", "test_loss", "test_class_acc")
-                         if k in hist[-1]} if hist else None,
-               "best": {k: best[k] for k in ("test_top1", "test_top5", "test_class_acc", "epoch") if k in best}
-               if best else None,
-               "diverged": status == "diverged", "diverged_at": diverged_at,
-               "callbacks": {cb.name: cb.record() for cb in callbacks},
-               "train_time_s": sum(r["epoch_time_s"] for r in hist), "macs_per_image_final": macs_now()}
-        rec = as_json(rec)
-        if dist.is_main:
-            atomic_write_json(record_path, rec)
-        return rec
-
-    if dist.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(run_dir / CONFIG, cfg.to_dict())
-        print(f"[{cfg.run_name}] {cfg.model} on {cfg.dataset} ({'smoke' if cfg.scale == 'smoke' else 'full'}) | "
-              f"{n_params / 1e6:.3f}M params | {macs / 1e6:.1f}M MACs | {recipe.epochs} epochs x {steps} steps | "
-              f"device {device}{' x' + str(dist.world_size) if dist.enabled else ''} | fast path {fast}", flush=True)
+def _train(cfg: RunConfig, dist: DistInfo, handle_signals: bool) -> dict[str, Any]:
+    tr = build_training(cfg, dist)
+    state = resume(tr)  # into the bare model, before DDP and compile wrap it
+    tr.train_model = wrap_for_training(tr)
+    tr.base = base_record(tr)
+    announce(tr)
     stop = _StopFlag(dist, install=handle_signals)
     try:
-        while state["epoch"] < recipe.epochs:
-            epoch, start = state["epoch"], state["step"]
-            for cb in callbacks:  # also when resuming inside the epoch (ELA: a measurement window)
-                cb.on_epoch_start(epoch, model)
-            prog = Progress(steps - start, f"epoch {epoch + 1}", enabled=cfg.progress and dist.is_main)
-            partial = state["train_partial"] or {"loss_sum": 0.0, "correct": 0.0, "seen": 0, "seconds": 0.0}
-            # single process: the loss sum of an interrupted epoch continues inside train_epoch
-            # (exact); with several ranks each rank's share restarts at 0 and the all-reduced
-            # part is added here (equal up to float rounding)
-            carry = partial["loss_sum"] if not dist.enabled else 0.0
-            res = train_epoch(
-                train_model, data.train_batches(epoch, start), optimizer,
-                lambda s, e=epoch: recipe.lr_at(e + s / steps), seed=cfg.seed, epoch=epoch, start_step=start,
-                steps_total=steps, device=device, amp=amp, dist=dist, should_stop=stop, progress=prog,
-                carry_loss=carry)
-            prog.close()
-            partial = {"loss_sum": partial["loss_sum"] - carry + res.loss_sum, "correct": partial["correct"] + res.correct,
-                       "seen": partial["seen"] + res.seen, "seconds": partial["seconds"] + res.seconds}
-            if res.diverged:
-                where = {"epoch": epoch, "step": start + res.steps}
-                print(f"[{cfg.run_name}] loss is not finite at epoch {epoch + 1}, step {where['step']}: "
-                      f"recorded as diverged", flush=True)
-                state["step"] = start + res.steps
-                return write_record("diverged", where)
-            if res.interrupted:
-                state["step"], state["train_partial"] = start + res.steps, partial
-                checkpoint()
-                print(f"[{cfg.run_name}] interrupted at epoch {epoch + 1}, step {state['step']}: checkpoint saved",
-                      flush=True)
-                return write_record("interrupted")
-            broadcast_buffers(model, dist)
-            t_eval = time.perf_counter()
-            metrics = evaluate(model, data.test_batches(), device=device, amp=amp, dist=dist,
-                               num_classes=info.num_classes)
-            seen = max(partial["seen"], 1)
-            rec = {"epoch": epoch, "lr": recipe.lr_at(epoch), "train_loss": partial["loss_sum"] / seen,
-                   "train_acc": 100 * partial["correct"] / seen, **metrics,
-                   "epoch_time_s": partial["seconds"], "eval_time_s": time.perf_counter() - t_eval,
-                   "images_per_s": partial["seen"] / max(partial["seconds"], 1e-9)}
-            for cb in callbacks:
-                cb.on_epoch_end(epoch, model, rec)
-            state["history"].append(rec)
-            state["epoch"], state["step"], state["train_partial"] = epoch + 1, 0, None
-            checkpoint()
-            write_record("running")
-            if dist.is_main:
-                left = recipe.epochs - state["epoch"]
-                mean_t = sum(r["epoch_time_s"] + r["eval_time_s"] for r in state["history"]) / len(state["history"])
-                print(_line(cfg.run_name, rec, recipe.epochs, left * mean_t), flush=True)
-        if dist.enabled:  # evidence that data-parallel ranks ended with identical weights
-            from .distributed import gather_object
-
-            base["rank_weight_checksums"] = gather_object(_weight_checksum(model), dist)
-        final = write_record("done")
-        if dist.is_main:
-            print(f"[{cfg.run_name}] done: final top1 {final['final']['test_top1']:.2f}%, "
-                  f"best {final['best']['test_top1']:.2f}% (epoch {final['best']['epoch'] + 1}) -> {record_path}",
-                  flush=True)
-        return final
+        return train_loop(tr, state, stop)
     finally:
         stop.restore()
 

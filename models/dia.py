@@ -72,15 +72,18 @@ The DIA cells are reusable on ``[B, N]`` vectors (DLA's "DIA" block):
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
 import torch.nn as nn
 
 from .backbone import ResidualBlock, StageState
+from .family import Family, register_family
 from .registry import ConfigError
 
-__all__ = ["DIALSTMCell", "DIALightCell", "DIAUnit", "ACTIVATIONS", "MEMORY_KEY", "DIA_FAMILIES"]
+__all__ = ["DIALSTMCell", "DIALightCell", "DIAUnit", "ACTIVATIONS", "MEMORY_KEY", "DIA_FAMILIES", "DIAOptions",
+           "DIALightOptions"]
 
 #: Output activations of the modified LSTM, ``h' = o * act(c')`` (DIA Table XIV).
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -223,32 +226,47 @@ class DIAUnit(nn.Module):
 
 
 # --------------------------------------------------------------------------- families
-from .zoo import Family, register_family  # noqa: E402  (the zoo imports this module back)
+@dataclass(frozen=True)
+class DIAOptions:
+    """Module options of ``dia`` (see the module docstring)."""
+
+    reduction: int | None = 4
+    activation: str = "sigmoid"
+    cells: int = 1
 
 
-def _make_dia(block: ResidualBlock, reduction: int | None = 4, activation: str = "sigmoid",
-              cells: int = 1) -> DIAUnit:
+@dataclass(frozen=True)
+class DIALightOptions:
+    """Module options of ``dia_light`` (see the module docstring)."""
+
+    reduction: int = 8
+    activation: str = "sigmoid"
+    bias: str = "shared"
+
+
+def _make_dia(block: ResidualBlock, options: DIAOptions = DIAOptions()) -> DIAUnit:
+    cells = options.cells
     if isinstance(cells, bool) or not isinstance(cells, int) or cells < 1:
         raise ConfigError(f"DIA cells={cells!r} is invalid: use a positive integer (DIA Table XIV: 1 or 3)")
     n = block.branch_channels
-    stack = [DIALSTMCell(n, reduction, activation)]
-    stack += [DIALSTMCell(n, None, activation) for _ in range(cells - 1)]
+    stack = [DIALSTMCell(n, options.reduction, options.activation)]
+    stack += [DIALSTMCell(n, None, options.activation) for _ in range(cells - 1)]
     return DIAUnit(stack)
 
 
-def _make_dia_light(block: ResidualBlock, reduction: int = 8, activation: str = "sigmoid",
-                    bias: str = "shared") -> DIAUnit:
-    return DIAUnit([DIALightCell(block.branch_channels, reduction, activation, bias)])
+def _make_dia_light(block: ResidualBlock, options: DIALightOptions = DIALightOptions()) -> DIAUnit:
+    return DIAUnit([DIALightCell(block.branch_channels, options.reduction, options.activation, options.bias)])
 
 
 DIA_FAMILIES = (
     Family(
-        "dia", _make_dia, share=True, defaults={"imagenet": {"reduction": 20}},
+        "dia", _make_dia, share=True, module_options=DIAOptions, defaults={"imagenet": {"reduction": 20}},
         backbone_defaults={"wrn": {"branch_bn": True}},
         description="DIA-LSTM, one modified LSTM cell shared per stage (DIA III-B, released cell)",
     ),
     Family(
-        "dia_light", _make_dia_light, share=True, backbone_defaults={"wrn": {"branch_bn": True}},
+        "dia_light", _make_dia_light, share=True, module_options=DIALightOptions,
+        backbone_defaults={"wrn": {"branch_bn": True}},
         description="DIA-LSTM (Light), element-wise gate transforms (DIA III-C3, Eq. 5)",
     ),
 )

@@ -60,6 +60,7 @@ the DIA cell (as the ``dia`` family).
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
@@ -67,11 +68,12 @@ import torch.nn as nn
 from .backbone import ResidualBlock, ResNetBackbone, StageState, conv_init_
 from .dia import DIAUnit
 from .dsu import create_cell, zero_state
-from .mrla import RELEASED_IMAGENET_INIT, MRLABase, MRLALight, registered_backbones, use_deep_stem
+from .family import Family, register_family
+from .mrla import RELEASED_IMAGENET_INIT, MRLABase, MRLALight, layer_attention_backbone, use_deep_stem
 from .registry import ConfigError
-from .zoo import Family, register_family
 
-__all__ = ["DLALight", "DLABase", "CONTEXT_KEY", "CELL_KEY", "DWCONV_KEY", "CONTEXTS"]
+__all__ = ["DLALight", "DLABase", "CONTEXT_KEY", "CELL_KEY", "DWCONV_KEY", "CONTEXTS", "DLAOptions", "DLAStageOptions",
+           "LIIOptions"]
 
 CONTEXT_KEY = "dla_context"
 CELL_KEY = "dla_cell"
@@ -152,57 +154,85 @@ class DLABase(MRLABase):
 REFRESH = ("released", "paper")
 
 
-def _make(cls, block: ResidualBlock, dim_per_head: int = 32, drop_path: float = 0.0, cell: str = "dsu",
-          reduction: int = 4, dsu_form: str = "released", norm: str = "sigmoid", refresh: str = "released",
-          deep_stem: bool = False, context: str = "per_image") -> nn.Module:
-    if refresh not in REFRESH:
-        raise ConfigError(f"unknown DLA refresh {refresh!r}; use 'released' (org * d + DWConv(org)) "
+@dataclass(frozen=True)
+class DLAOptions:
+    """Module options of DLA-L and DLA-B: the layer attention of each block."""
+
+    dim_per_head: int = 32
+    drop_path: float = 0.0
+    refresh: str = "released"
+    context: str = "per_image"
+
+
+@dataclass(frozen=True)
+class DLAStageOptions:
+    """Stage options of DLA-L and DLA-B: the recurrent cell per stage (DLA-L: and its
+    depthwise conv, ``refresh='released'``), and MRLA-B's deep ImageNet stem."""
+
+    cell: str = "dsu"
+    reduction: int = 4
+    dsu_form: str = "released"
+    norm: str = "sigmoid"
+    refresh: str = "released"
+    deep_stem: bool = False
+
+
+@dataclass(frozen=True)
+class LIIOptions:
+    """Module options of the LII families: the cell of DIANet's shared unit."""
+
+    reduction: int = 4
+    dsu_form: str = "released"
+    norm: str = "sigmoid"
+
+
+def _make(cls, block: ResidualBlock, options: DLAOptions = DLAOptions()) -> nn.Module:
+    if options.refresh not in REFRESH:
+        raise ConfigError(f"unknown DLA refresh {options.refresh!r}; use 'released' (org * d + DWConv(org)) "
                           "or 'paper' (Eq. 6: org * d)")
-    if cls is DLABase and refresh != "released":
+    if cls is DLABase and options.refresh != "released":
         raise ConfigError("refresh applies to DLA-L only: DLA-B refreshes its stored keys and values")
-    module = cls(block.out_channels, dim_per_head, drop_path, context=context)
+    module = cls(block.out_channels, options.dim_per_head, options.drop_path, context=options.context)
     conv_init_(module)
     return module
 
 
-def _setup(net: ResNetBackbone, dim_per_head: int = 32, drop_path: float = 0.0, cell: str = "dsu",
-           reduction: int = 4, dsu_form: str = "released", norm: str = "sigmoid", refresh: str = "released",
-           deep_stem: bool = False, context: str = "per_image") -> None:
+def _setup(net: ResNetBackbone, options: DLAStageOptions = DLAStageOptions()) -> None:
     """One cell per stage that carries DLA (and, for DLA-L, one depthwise conv per stage)."""
-    use_deep_stem(net, deep_stem)
+    use_deep_stem(net, options.deep_stem)
     for stage in net.stages:
         kinds = {type(b.post) for b in stage.blocks if isinstance(b.post, (DLALight, DLABase))}
         if not kinds:
             continue
         width = stage.out_channels
-        stage.shared[CELL_KEY] = create_cell(cell, width, reduction=reduction, dsu_form=dsu_form, norm=norm)
-        if DLALight in kinds and refresh == "released":
+        stage.shared[CELL_KEY] = create_cell(options.cell, width, reduction=options.reduction,
+                                             dsu_form=options.dsu_form, norm=options.norm)
+        if DLALight in kinds and options.refresh == "released":
             dwconv = nn.Conv2d(width, width, 3, padding=1, groups=width, bias=False)
             conv_init_(dwconv)
             stage.shared[DWCONV_KEY] = dwconv
 
 
-def _make_lii(cell_name: str, block: ResidualBlock, reduction: int = 4, dsu_form: str = "released",
-              norm: str = "sigmoid") -> DIAUnit:
-    return DIAUnit([create_cell(cell_name, block.branch_channels, reduction=reduction, dsu_form=dsu_form, norm=norm)])
+def _make_lii(cell_name: str, block: ResidualBlock, options: LIIOptions = LIIOptions()) -> DIAUnit:
+    return DIAUnit([create_cell(cell_name, block.branch_channels, reduction=options.reduction,
+                                dsu_form=options.dsu_form, norm=options.norm)])
 
 
 def _register() -> None:
-    named = registered_backbones()
+    dla = dict(slot="post", setup=_setup, module_options=DLAOptions, stage_options=DLAStageOptions,
+               backbone_filter=layer_attention_backbone, backbone_defaults=RELEASED_IMAGENET_INIT)
     register_family(Family(
-        "dla_l", functools.partial(_make, DLALight), slot="post", setup=_setup, backbones=named,
-        defaults={"imagenet": {"reduction": 16}}, backbone_defaults=RELEASED_IMAGENET_INIT,
+        "dla_l", functools.partial(_make, DLALight), defaults={"imagenet": {"reduction": 16}}, **dla,
         description="DLA-L: DSU context per stage refreshes O^{l-1} of MRLA-L (DLA section 3.3)",
     ))
     register_family(Family(
-        "dla_b", functools.partial(_make, DLABase), slot="post", setup=_setup, backbones=named,
-        defaults={"imagenet": {"reduction": 16, "dim_per_head": 16, "deep_stem": True}},
-        backbone_defaults=RELEASED_IMAGENET_INIT,
+        "dla_b", functools.partial(_make, DLABase),
+        defaults={"imagenet": {"reduction": 16, "dim_per_head": 16, "deep_stem": True}}, **dla,
         description="DLA-B: DSU context per stage refreshes the stored keys and values of MRLA-B",
     ))
     for cell, imagenet_r in (("dsu", 16), ("lstm", None), ("dia", 20)):
         register_family(Family(
-            f"lii_{cell}", functools.partial(_make_lii, cell), share=True,
+            f"lii_{cell}", functools.partial(_make_lii, cell), share=True, module_options=LIIOptions,
             defaults={"imagenet": {"reduction": imagenet_r}} if imagenet_r else {},
             description=f"LII: DIANet's shared-per-stage unit with a {cell.upper()} cell (DLA Table 6)",
         ))

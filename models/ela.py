@@ -47,19 +47,22 @@ fails in ``on_train_start``, which the training loop calls before it writes anyt
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.distributed as dist
 import torch.nn as nn
 
-from .backbone import ResidualBlock, ResNetBackbone, StageState
+from .backbone import ResidualBlock, ResNetBackbone, StageState, conv_init_
 from .ebqm import select_pruned
+from .family import Family, register_family
 from .kl import PAPER_EPOCHS, WINDOWS, KLMeter, below_floor, layer_kl, pad_to, resolve_windows, scaled
-from .mrla import RELEASED_IMAGENET_INIT, MRLABase, registered_backbones, use_deep_stem
+from .mrla import RELEASED_IMAGENET_INIT, MRLABase, layer_attention_backbone, use_deep_stem
 from .registry import ConfigError
 
-__all__ = ["ELALayer", "ELAPruning", "ela_layers", "prune", "KV_WHEN_PRUNED"]
+__all__ = ["ELALayer", "ELAPruning", "ela_layers", "prune", "KV_WHEN_PRUNED", "ELAOptions", "ELAStageOptions",
+           "make_ela", "setup_ela"]
 
 KV_WHEN_PRUNED = ("drop", "keep")
 _PREV = "ela_prev_attention"
@@ -293,19 +296,34 @@ class ELAPruning:
 
 
 # --------------------------------------------------------------------------- family
-def make_ela(block: ResidualBlock, dim_per_head: int = 32, drop_path: float = 0.0, kv_when_pruned: str = "drop",
-             deep_stem: bool = False, pruning: dict | None = None) -> ELALayer:
-    from .backbone import conv_init_
+@dataclass(frozen=True)
+class ELAOptions:
+    """Module options of ELA: MRLA-B's, and what a pruned layer does with its key and value."""
 
-    module = ELALayer(block.out_channels, dim_per_head, drop_path, kv_when_pruned)
+    dim_per_head: int = 32
+    drop_path: float = 0.0
+    kv_when_pruned: str = "drop"
+
+
+@dataclass(frozen=True)
+class ELAStageOptions:
+    """Network options of ELA: MRLA-B's deep ImageNet stem and the pruning controller's
+    settings (:class:`ELAPruning`)."""
+
+    deep_stem: bool = False
+    pruning: dict | None = None
+
+
+def make_ela(block: ResidualBlock, options: ELAOptions = ELAOptions()) -> ELALayer:
+    module = ELALayer(block.out_channels, options.dim_per_head, options.drop_path, options.kv_when_pruned)
     conv_init_(module)
     return module
 
 
-def setup_ela(net: ResNetBackbone, deep_stem: bool = False, pruning: dict | None = None, **_) -> None:
+def setup_ela(net: ResNetBackbone, options: ELAStageOptions = ELAStageOptions()) -> None:
     """Deep stem on ImageNet (as MRLA-B) and the pruning controller as a training callback."""
-    use_deep_stem(net, deep_stem)
-    settings = dict(pruning or {})
+    use_deep_stem(net, options.deep_stem)
+    settings = dict(options.pruning or {})
     imagenet = isinstance(net.stem, nn.Sequential) and isinstance(net.stem[-1], nn.MaxPool2d)
     settings.setdefault("preset", "imagenet" if imagenet else "cifar")
     net.callbacks.append(ELAPruning(**settings))
@@ -313,10 +331,9 @@ def setup_ela(net: ResNetBackbone, deep_stem: bool = False, pruning: dict | None
 
 
 def _register() -> None:
-    from .zoo import Family, register_family
-
     register_family(Family(
-        "ela", make_ela, slot="post", setup=setup_ela, backbones=registered_backbones(),
+        "ela", make_ela, slot="post", setup=setup_ela, module_options=ELAOptions, stage_options=ELAStageOptions,
+        backbone_filter=layer_attention_backbone,
         defaults={"imagenet": {"dim_per_head": 16, "deep_stem": True}}, backbone_defaults=RELEASED_IMAGENET_INIT,
         description="ELA: MRLA-B whose redundant layers are pruned by KL divergence and EBQM",
     ))

@@ -19,7 +19,7 @@ from .backbone import ResNetBackbone, Stage, conv_init_, norm2d
 from .cifar_resnet import BasicBlock, Bottleneck
 from .registry import ConfigError
 
-__all__ = ["imagenet_resnet", "IMAGENET_LAYERS"]
+__all__ = ["imagenet_resnet", "imagenet_stem", "IMAGENET_LAYERS"]
 
 IMAGENET_LAYERS = {
     18: (BasicBlock, (2, 2, 2, 2)),
@@ -29,7 +29,7 @@ IMAGENET_LAYERS = {
 }
 
 
-def _stem(in_chans: int, deep: bool, use_bn: bool) -> nn.Sequential:
+def imagenet_stem(in_chans: int, deep: bool, use_bn: bool) -> nn.Sequential:
     if not deep:
         return nn.Sequential(
             nn.Conv2d(in_chans, 64, 7, stride=2, padding=3, bias=False), norm2d(64, use_bn),
@@ -66,7 +66,7 @@ def imagenet_resnet(
             blocks.append(blk)
             cin = blk.out_channels
         stages.append(Stage(s, blocks))
-    net = ResNetBackbone(_stem(in_chans, deep_stem, use_bn), stages, num_classes)
+    net = ResNetBackbone(imagenet_stem(in_chans, deep_stem, use_bn), stages, num_classes)
     conv_init_(net)
     if zero_init_last_bn:
         for stage in stages:

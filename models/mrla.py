@@ -41,17 +41,20 @@ so no ``mrla_*_resnet*_basic`` names are registered; build them with
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn as nn
 from timm.layers import DropPath
 
 from .attention.eca import eca_kernel_size
 from .backbone import ResidualBlock, ResNetBackbone, StageState, conv_init_
-from .imagenet_resnet import _stem
+from .family import Family, register_family
+from .imagenet_resnet import imagenet_stem
 from .registry import ConfigError
 
 __all__ = ["num_heads", "LayerAttention", "MRLALight", "MRLABase", "use_deep_stem",
-           "make_light", "make_base", "setup_base", "registered_backbones"]
+           "MRLAOptions", "StemOptions", "make_light", "make_base", "setup_base", "layer_attention_backbone"]
 
 
 def num_heads(channels: int, dim_per_head: int) -> int:
@@ -170,7 +173,7 @@ def use_deep_stem(net: ResNetBackbone, deep_stem: bool = False) -> None:
         raise ConfigError("deep_stem applies to ImageNet ResNets only (CIFAR nets have a 3x3 stem already)")
     if first.kernel_size == (3, 3):
         return  # built with deep_stem=True already
-    net.stem = _stem(first.in_channels, True, any(isinstance(m, nn.BatchNorm2d) for m in net.stem))
+    net.stem = imagenet_stem(first.in_channels, True, any(isinstance(m, nn.BatchNorm2d) for m in net.stem))
     conv_init_(net.stem)
 
 
@@ -180,41 +183,53 @@ def use_deep_stem(net: ResNetBackbone, deep_stem: bool = False) -> None:
 RELEASED_IMAGENET_INIT = {"imagenet": {"zero_init_last_bn": True}}
 
 
-def registered_backbones() -> tuple[str, ...]:
-    """Named backbones that get ``<family>_<backbone>`` names: all but the basic-block CIFAR
-    nets, whose 16-wide first stage has no 32-channel head (see the module docstring)."""
-    from .zoo import BACKBONES
+def layer_attention_backbone(name: str) -> bool:
+    """Whether the named backbone ``name`` gets ``<family>_<backbone>`` names: all but the
+    basic-block CIFAR nets, whose 16-wide first stage has no 32-channel head (see the module
+    docstring)."""
+    return not name.endswith("_basic")
 
-    return tuple(n for n in BACKBONES if not n.endswith("_basic"))
+
+@dataclass(frozen=True)
+class MRLAOptions:
+    """Module options of MRLA-L and MRLA-B (and the layer attention of DLA and ELA)."""
+
+    dim_per_head: int = 32
+    drop_path: float = 0.0
 
 
-def make_light(block: ResidualBlock, dim_per_head: int = 32, drop_path: float = 0.0) -> MRLALight:
-    module = MRLALight(block.out_channels, dim_per_head, drop_path)
+@dataclass(frozen=True)
+class StemOptions:
+    """Stage options of MRLA-B: the deep ImageNet stem of its release."""
+
+    deep_stem: bool = False
+
+
+def make_light(block: ResidualBlock, options: MRLAOptions = MRLAOptions()) -> MRLALight:
+    module = MRLALight(block.out_channels, options.dim_per_head, options.drop_path)
     conv_init_(module)  # the released nets initialise every Conv2d of the model, V included
     return module
 
 
-def make_base(block: ResidualBlock, dim_per_head: int = 32, drop_path: float = 0.0,
-              deep_stem: bool = False) -> MRLABase:
-    module = MRLABase(block.out_channels, dim_per_head, drop_path)
+def make_base(block: ResidualBlock, options: MRLAOptions = MRLAOptions()) -> MRLABase:
+    module = MRLABase(block.out_channels, options.dim_per_head, options.drop_path)
     conv_init_(module)
     return module
 
 
-def setup_base(net: ResNetBackbone, deep_stem: bool = False, **_) -> None:
-    use_deep_stem(net, deep_stem)
+def setup_base(net: ResNetBackbone, options: StemOptions = StemOptions()) -> None:
+    use_deep_stem(net, options.deep_stem)
 
 
 def _register() -> None:
-    from .zoo import Family, register_family
-
-    named = registered_backbones()
     register_family(Family(
-        "mrla_l", make_light, slot="post", backbones=named, backbone_defaults=RELEASED_IMAGENET_INIT,
+        "mrla_l", make_light, slot="post", module_options=MRLAOptions, backbone_filter=layer_attention_backbone,
+        backbone_defaults=RELEASED_IMAGENET_INIT,
         description="MRLA-L: light multi-head recurrent layer attention after every block",
     ))
     register_family(Family(
-        "mrla_b", make_base, slot="post", setup=setup_base, backbones=named,
+        "mrla_b", make_base, slot="post", setup=setup_base, module_options=MRLAOptions, stage_options=StemOptions,
+        backbone_filter=layer_attention_backbone,
         defaults={"imagenet": {"dim_per_head": 16, "deep_stem": True}}, backbone_defaults=RELEASED_IMAGENET_INIT,
         description="MRLA-B: multi-head layer attention over all earlier blocks of the stage",
     ))

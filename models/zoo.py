@@ -5,17 +5,16 @@ A name is ``<family>_<backbone>`` (``se_resnet56``, ``dia_resnet164``,
 network. ``create_model(name, num_classes=100, attn_kwargs={"reduction": 8}, ...)``
 overrides any argument of :func:`build`.
 
-Families are registered by the modules that implement them (``register_family``);
-backbones are the table below. ``build`` is also registered under the generic names
-``cifar_resnet``, ``imagenet_resnet``, ``wrn`` and ``resnext`` for depths and widths
-that have no name of their own (``create_model('cifar_resnet', depth=29, block='basic')``).
+Families (:mod:`models.family`) are registered by the modules that implement them
+(``register_family``); backbones are the table below. ``build`` is also registered under
+the generic names ``cifar_resnet``, ``imagenet_resnet``, ``wrn`` and ``resnext`` for
+depths and widths that have no name of their own
+(``create_model('cifar_resnet', depth=29, block='basic')``).
 """
 from __future__ import annotations
 
 import functools
 import importlib
-import inspect
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch.nn as nn
@@ -24,6 +23,7 @@ from .attach import attach
 from .attention import create_attn
 from .backbone import ResidualBlock, ResNetBackbone
 from .cifar_resnet import PAPER_DEPTHS, cifar_resnet
+from .family import FAMILIES, Family, on_register, register_family
 from .imagenet_resnet import imagenet_resnet
 from .registry import ConfigError, register_model
 
@@ -56,52 +56,11 @@ BACKBONES: dict[str, dict[str, Any]] = {
 
 
 # --------------------------------------------------------------------------- families
-@dataclass(frozen=True)
-class Family:
-    """An attention family: how to build its module for one block, and where it goes.
-
-    ``make(block, **kwargs)`` returns the module for ``block``; ``slot`` is ``'attn'``
-    (on the residual branch) or ``'post'`` (after the block: layer attention);
-    ``share`` builds one module per stage (DIA); ``setup(net, **kwargs)`` adds
-    stage-level parts after attaching; ``defaults`` are per-backbone-kind default
-    kwargs of the attention module (e.g. ``{"imagenet": {"bias": True}}``);
-    ``backbone_defaults`` per-kind default kwargs of the backbone that the family's
-    released code changes (DIANet's WRN adds a BN to every residual branch);
-    ``backbones`` restricts which named backbones get a registered variant (None: all).
-    """
-
-    name: str
-    make: Callable[..., nn.Module]
-    slot: str = "attn"
-    share: bool = False
-    setup: Callable[..., None] | None = None
-    defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
-    backbone_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
-    backbones: tuple[str, ...] | None = None
-    description: str = ""
-
-
-FAMILIES: dict[str, Family] = {}
-_MODELS_REGISTERED = False  # True once the backbones and the first families are registered
-
-
-def register_family(family: Family) -> Family:
-    """Add an attention family; its ``<family>_<backbone>`` models are registered with the
-    others, or at once when the zoo has already registered its models (a family module
-    imported before the zoo)."""
-    if family.name in FAMILIES:
-        raise ValueError(f"attention family {family.name!r} is already registered")
-    FAMILIES[family.name] = family
-    if _MODELS_REGISTERED:
-        _register_family_models(family)
-    return family
-
-
 def sam_family(name: str, share: bool = False, prefix: str = "", **defaults) -> Family:
     """A family built from a block attention module of ``models.attention``."""
 
-    def make(block: ResidualBlock, **kwargs) -> nn.Module:
-        return create_attn(name, block.branch_channels, **kwargs)
+    def make(block: ResidualBlock, options: dict[str, Any]) -> nn.Module:
+        return create_attn(name, block.branch_channels, **options)
 
     label = f"{prefix}{name}"
     return Family(label, make, share=share, defaults=defaults,
@@ -142,10 +101,10 @@ def build(
         if attn_kwargs:
             raise ConfigError("attn_kwargs given for a plain backbone: choose a model with attention")
         return net
-    kwargs = {**fam.defaults.get(kind, {}), **(attn_kwargs or {})}
+    module_options, stage_options = fam.resolve(kind, attn_kwargs)
     attach(
         net,
-        functools.partial(fam.make, **kwargs),
+        functools.partial(fam.make, options=module_options),
         slot=fam.slot,
         stages=attn_stages,
         blocks=attn_blocks,
@@ -154,7 +113,7 @@ def build(
         share_bn=share_bn,
     )
     if fam.setup is not None:
-        fam.setup(net, **kwargs)
+        fam.setup(net, stage_options)
     return net
 
 
@@ -183,7 +142,6 @@ def _register_all() -> None:
         except ModuleNotFoundError as exc:
             if exc.name != f"{__package__}.{mod}":
                 raise
-    global _MODELS_REGISTERED
     kinds = set(_backbone_builders())
     for bname, spec in BACKBONES.items():
         if spec["kind"] in kinds:
@@ -193,7 +151,7 @@ def _register_all() -> None:
         register_model(generic, builder=functools.partial(build, kind))
     for fam in FAMILIES.values():
         _register_family_models(fam)
-    _MODELS_REGISTERED = True
+    on_register(_register_family_models)  # families registered later (a module imported after the zoo)
 
 
 #: Named backbones registered with only some families: those the papers use on them.
@@ -210,7 +168,7 @@ def _register_family_models(fam: Family) -> None:
     for bname, spec in BACKBONES.items():
         if spec["kind"] not in kinds or fam.name not in LIMITED_BACKBONES.get(bname, (fam.name,)):
             continue
-        if fam.backbones is None or bname in fam.backbones:
+        if fam.backbone_filter is None or fam.backbone_filter(bname):
             register_model(f"{fam.name}_{bname}", builder=functools.partial(build, family=fam.name, **spec))
 
 
@@ -234,7 +192,7 @@ def takes_drop_path(family: str) -> bool:
     """Whether the family's attention modules take DropPath (the layer-attention branches
     of MRLA, DLA and ELA; official-code.md)."""
     fam = FAMILIES.get(family)
-    return fam is not None and "drop_path" in inspect.signature(fam.make).parameters
+    return fam is not None and fam.takes_drop_path
 
 
 def model_spec(name: str) -> dict[str, Any]:
