@@ -31,6 +31,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from experiments.tables.base import LABELS
+
 from .compare import number, runs_for
 from .tables import DATASET_NAMES, SMOKE_BANNER
 
@@ -39,9 +41,9 @@ __all__ = ["save", "accuracy_vs_depth", "epoch_time", "kl_distributions", "no_sk
            "pick_run", "layer_attention_from_runs", "correlations_from_runs", "gini_from_runs",
            "gradients_from_runs", "model_figures"]
 
-MODEL_LABELS = {"resnet": "ResNet", "se": "SE", "eca": "ECA", "dia": "DIA-LSTM", "cbam": "CBAM", "bam": "BAM",
-                "mrla_b": "MRLA-B", "mrla_l": "MRLA-L", "ela": "ELA", "dla_b": "DLA-B", "dla_l": "DLA-L",
-                "dia_light": "DIA-LSTM (Light)", "srm": "SRM", "spa": "SPA", "lii_dsu": "LII (DSU)"}
+#: Legend names: the papers' row labels (``experiments.tables.base.LABELS``), the plain
+#: network named ResNet rather than the tables' "Org".
+MODEL_LABELS = {**LABELS, "resnet": "ResNet"}
 
 
 def _label(model: str) -> str:
@@ -137,34 +139,66 @@ def accuracy_vs_depth(runs: pd.DataFrame | None, paper: pd.DataFrame | None = No
 
 def epoch_time(runs: pd.DataFrame | None, *, models: Sequence[str] = ("mrla_b", "mrla_l", "ela"),
                datasets: Sequence[str] = ("cifar10", "cifar100"), depths: Sequence[int] = (20, 56, 110),
-               backbone: str = "resnet", title: str = "") -> plt.Figure:
+               backbone: str = "resnet", title: str = "", panels: Mapping[str, pd.DataFrame] | None = None,
+               reduction: bool = False) -> plt.Figure:
     """ELA Fig. 4: mean training time per epoch (s) by depth and model, one panel per
-    dataset; bars are means over runs, whiskers their std; hardware in the legend title."""
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 4), squeeze=False)
-    any_smoke = False
-    for ax, dataset in zip(axes[0], datasets):
-        rows = []
-        for model in models:
-            for d in depths:
-                sel, smoke = _runs_of(runs, model, dataset, backbone, d)
-                for r in sel.to_dict("records"):
-                    if np.isfinite(r["epoch_time_mean_s"]):
-                        any_smoke |= smoke
-                        rows.append({"depth": d, "model": _label(model), "seconds": r["epoch_time_mean_s"],
-                                     "hardware": r["hardware"]})
-        if not rows:
+    dataset; bars are means over runs, whiskers their std; hardware in the legend title.
+    ``panels`` ({panel title: rows of depth, model label, seconds, hardware}) draws those
+    times instead of looking ``runs`` up per dataset (the benchmark's records);
+    ``reduction`` labels the bars of the other models with their % change against ``models[0]``."""
+    smoke = False
+    if panels is None:
+        got = {DATASET_NAMES.get(d, d): _epoch_rows(runs, models, d, depths, backbone) for d in datasets}
+        smoke = any(s for _, s in got.values())
+        panels = {name: pd.DataFrame(rows) for name, (rows, _) in got.items()}
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4), squeeze=False)
+    for ax, (name, df) in zip(axes[0], panels.items()):
+        if not len(df):
             _empty(ax)
         else:
-            df = pd.DataFrame(rows)
-            sns.barplot(df, x="depth", y="seconds", hue="model", errorbar="sd", ax=ax,
-                        hue_order=[_label(m) for m in models if _label(m) in set(df["model"])])
+            hue_order = [_label(m) for m in models if _label(m) in set(df["model"])]
+            sns.barplot(df, x="depth", y="seconds", hue="model", errorbar="sd", ax=ax, hue_order=hue_order)
+            if reduction:
+                _label_reductions(ax, df, hue_order, _label(models[0]))
             ax.legend(title=", ".join(sorted(map(str, df["hardware"].unique()))), fontsize=7, title_fontsize=7)
         ax.set_ylabel("training time per epoch (s)")
-        ax.set_title(DATASET_NAMES.get(dataset, dataset))
-    fig.suptitle(title or "Training time per epoch", y=0.98 if not any_smoke else 0.93)
-    _banner(fig, any_smoke)
+        ax.set_title(name)
+    fig.suptitle(title or "Training time per epoch", y=0.98 if not smoke else 0.93)
+    _banner(fig, smoke)
     fig.tight_layout()
     return fig
+
+
+def _epoch_rows(runs: pd.DataFrame | None, models: Sequence[str], dataset: str, depths: Sequence[int],
+                backbone: str) -> tuple[list[dict], bool]:
+    """(bars of ``epoch_time``'s panel of ``dataset``, whether a smoke run is among them)."""
+    rows, any_smoke = [], False
+    for model in models:
+        for d in depths:
+            sel, smoke = _runs_of(runs, model, dataset, backbone, d)
+            for r in sel.to_dict("records"):
+                if np.isfinite(r["epoch_time_mean_s"]):
+                    any_smoke |= smoke
+                    rows.append({"depth": d, "model": _label(model), "seconds": r["epoch_time_mean_s"],
+                                 "hardware": r["hardware"]})
+    return rows, any_smoke
+
+
+def _label_reductions(ax: plt.Axes, df: pd.DataFrame, hue_order: list[str], base: str) -> None:
+    """Over each bar of a model other than ``base``: its % change against ``base``'s mean at
+    the same depth ("-30%": 30% less time); nothing where ``base`` has no bar."""
+    means = df.groupby(["depth", "model"])["seconds"].mean()
+    order = sorted(df["depth"].unique())
+    for model, bars in zip(hue_order, ax.containers):
+        for bar in [] if model == base else bars:
+            x = bar.get_x() + bar.get_width() / 2
+            t0, t = means.get((order[round(x)], base)), means.get((order[round(x)], model))
+            if t0 is None or t is None or not t0:
+                continue
+            red = 100.0 * (t0 - t) / t0
+            ax.annotate(f"-{red:.0f}%" if red >= 0 else f"+{-red:.0f}%", (x, bar.get_height()), xytext=(0, 1),
+                        textcoords="offset points", ha="center", va="bottom", fontsize=7)
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.15)  # room for the labels
 
 
 def kl_distributions(decisions: pd.DataFrame, *, max_runs: int = 4, title: str = "") -> plt.Figure:

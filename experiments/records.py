@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["atomic_write_json", "as_json", "atomic_torch_save", "read_json", "environment", "git_commit"]
+__all__ = ["atomic_write_json", "atomic_write_text", "as_json", "atomic_torch_save", "read_json", "environment", "git_commit"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,6 +36,12 @@ def _atomic_replace(path: Path, write) -> None:
 def atomic_write_json(path: Path, obj: Any) -> None:
     """Write JSON so that readers see either the old file or the complete new one."""
     data = json.dumps(obj, indent=1, sort_keys=False, default=_jsonable).encode()
+    _atomic_replace(path, lambda f: f.write(data))
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write text so that readers see either the old file or the complete new one."""
+    data = text.encode()
     _atomic_replace(path, lambda f: f.write(data))
 
 

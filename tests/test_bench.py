@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from experiments import bench
+from analysis import bench_report
+from experiments import bench, cli
 
 RECORD_KEYS = {
     "kind", "model", "family", "depth", "pipeline", "variant", "device", "batch_size", "images_per_s",
@@ -22,9 +23,9 @@ TINY = ["--depths", "20", "--device", "cpu", "--batch-size", "4", "--warmup", "1
 def tiny_run(tmp_path_factory):
     """resnet20 and ela_resnet20 on both pipelines, in this process; mrla_b_resnet20 fast in a fresh one."""
     out = tmp_path_factory.mktemp("bench")
-    rc = bench.main(["--models", "resnet", "ela", "--no-isolate", "--out", str(out), *TINY])
+    rc = cli.main(["bench", "--models", "resnet", "ela", "--no-isolate", "--out", str(out), *TINY])
     assert rc == 0
-    rc = bench.main(["--models", "mrla_b", "--pipelines", "fast", "--out", str(out), *TINY])
+    rc = cli.main(["bench", "--models", "mrla_b", "--pipelines", "fast", "--out", str(out), *TINY])
     assert rc == 0
     return out / "t"
 
@@ -85,7 +86,7 @@ def test_reports_written(tiny_run):
 
 
 def test_targets_not_measured_on_cpu(tiny_run):
-    targets = bench.evaluate_targets(bench.load_records(tiny_run))
+    targets = bench_report.evaluate_targets(bench_report.load_records(tiny_run))
     assert [t.status for t in targets] == ["NOT MEASURED"] * 3
     assert "elsewhere" in targets[1].detail  # the CPU ratio is still shown
 
@@ -105,13 +106,13 @@ def _rec(model, epoch_s, *, pipeline="fast", gpu="NVIDIA H100 80GB HBM3", bs=128
 def test_fig4_reduction_arithmetic():
     recs = [_rec("mrla_b_resnet56", 8.0), _rec("mrla_l_resnet56", 7.0), _rec("ela_resnet56", 5.0, pruned=(6, 18)),
             _rec("mrla_b_resnet20", 4.0), _rec("ela_resnet20", 5.0, pruned=(0, 6)), _rec("resnet56", 1.0)]
-    rows = bench.fig4_rows(recs)
+    rows = bench_report.fig4_rows(recs)
     assert [r["depth"] for r in rows] == [20, 56]
     r20, r56 = rows
     assert r56["mrla_l_reduction_pct"] == 12.5 and r56["ela_reduction_pct"] == 37.5  # exact
     assert (r56["ela_pruned"], r56["ela_layers"]) == (6, 18)
     assert r20["ela_reduction_pct"] == -25.0 and r20["mrla_l_s"] is None and r20["mrla_l_reduction_pct"] is None
-    md = bench.fig4_markdown(rows, recs)
+    md = bench_report.fig4_markdown(rows, recs)
     assert "| 56 | 8.000 | 7.000 | 5.000 | 6/18 | 12.5% | 37.5% |" in md
     assert "| 20 | 4.000 | - | 5.000 | 0/6 | - | -25.0% |" in md
 
@@ -119,17 +120,17 @@ def test_fig4_reduction_arithmetic():
 def test_targets_on_target_gpu():
     recs = [_rec("mrla_b_resnet56", 1.2), _rec("mrla_b_resnet56", 6.0, pipeline="reference"),
             _rec("ela_resnet56", 0.8, pruned=(6, 18)), _rec("resnet20", 0.5), _rec("resnet20", 1.5, pipeline="reference")]
-    status = {t.key: t.status for t in bench.evaluate_targets(recs)}
+    status = {t.key: t.status for t in bench_report.evaluate_targets(recs)}
     assert status == {"epoch": "PASS", "ratio": "FAIL", "ela": "PASS"}  # resnet20 is only 3x
     recs[0]["epoch_time_s"] = 1.6
     recs[2]["epoch_time_s"] = 1.2  # 25% below 1.6: the finding that ELA is not 30% faster
-    status = {t.key: t.status for t in bench.evaluate_targets(recs)}
+    status = {t.key: t.status for t in bench_report.evaluate_targets(recs)}
     assert status["epoch"] == "FAIL" and status["ela"] == "FAIL"
     # another GPU or batch size does not count for the H100/H200 targets
     other = [dict(r, environment={"gpu": "NVIDIA A100"}) for r in recs]
-    assert {t.status for t in bench.evaluate_targets(other)} == {"NOT MEASURED"}
+    assert {t.status for t in bench_report.evaluate_targets(other)} == {"NOT MEASURED"}
     small = [dict(r, batch_size=64) for r in recs]
-    assert {t.status for t in bench.evaluate_targets(small)} == {"NOT MEASURED"}
+    assert {t.status for t in bench_report.evaluate_targets(small)} == {"NOT MEASURED"}
 
 
 def test_plan_covers_the_tables():
