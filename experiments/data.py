@@ -52,6 +52,17 @@ Decisions (see also each function):
 * ``build_datasets`` returns a ``DatasetInfo`` describing the data actually found on disk
   (sizes before subsetting; ImageFolder's class count), which equals ``dataset_info(name)`` for
   the real datasets; ``dataset_info`` gives the nominal (paper) values without touching disk.
+
+Adding a dataset
+----------------
+Each dataset is ONE ``DatasetSpec`` in the registry ``DATASETS`` (``register_dataset``): its
+nominal ``DatasetInfo``, its names for messages and tables, its loader (one split as a torch
+``Dataset``), its uint8 loader (small datasets: the GPU-resident path), its availability check
+(the launcher's cheap pre-flight) and its transforms. ``build_datasets``, ``load_uint8``,
+``build_transforms``, the launcher's data check and default data root, and the FLOP counts of
+``experiments.params`` go through the spec: none of them branches on a dataset's name.
+``image_folder_spec`` builds the spec of an ImageFolder dataset (train/ and val/ or test/ of
+class folders, the ImageNet recipe).
 """
 from __future__ import annotations
 
@@ -61,8 +72,9 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -74,9 +86,16 @@ from models import ConfigError
 
 __all__ = [
     "DatasetInfo",
+    "DatasetSpec",
+    "FolderLayout",
     "DATASETS",
+    "register_dataset",
+    "dataset_spec",
+    "image_folder_spec",
     "dataset_info",
     "build_transforms",
+    "crop_flip_transforms",
+    "imagenet_transforms",
     "build_datasets",
     "prepare_fashion_mnist",
     "load_uint8",
@@ -84,16 +103,20 @@ __all__ = [
     "subset_indices",
     "SUBSET_SEED",
     "DEBIAN_FASHION_MNIST",
+    "FMNIST_FILES",
 ]
 
 #: Where Debian's ``dataset-fashion-mnist`` package puts the gzipped IDX files.
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
-_FMNIST_FILES = (
+#: The four Fashion-MNIST IDX files (uncompressed names) torchvision reads from ``<root>/FashionMNIST/raw``.
+FMNIST_FILES = (
     "train-images-idx3-ubyte",
     "train-labels-idx1-ubyte",
     "t10k-images-idx3-ubyte",
     "t10k-labels-idx1-ubyte",
 )
+#: Zero border that brings Fashion-MNIST's 28x28 images to the CIFAR networks' 32x32.
+FMNIST_PAD = 2
 
 #: Seed of the fixed subsets (``subset_indices``): a constant, independent of the run's seed.
 SUBSET_SEED = 20240607
@@ -122,72 +145,152 @@ class DatasetInfo:
     classes: tuple[str, ...] = ()
 
 
-_INFO: dict[str, DatasetInfo] = {
-    i.name: i
-    for i in (
-        DatasetInfo("cifar10", 10, 3, 32, CIFAR_MEAN, CIFAR_STD, 50_000, 10_000, True),
-        DatasetInfo("cifar100", 100, 3, 32, CIFAR_MEAN, CIFAR_STD, 50_000, 10_000, True),
-        DatasetInfo("stl10", 10, 3, 96, IMAGENET_MEAN, IMAGENET_STD, 5_000, 8_000, True),
-        DatasetInfo("fashionmnist", 10, 1, 32, FMNIST_MEAN, FMNIST_STD, 60_000, 10_000, True),
-        DatasetInfo("imagenet", 1000, 3, 224, IMAGENET_MEAN, IMAGENET_STD, 1_281_167, 50_000, False),
-        DatasetInfo("miniimagenet", 100, 3, 224, IMAGENET_MEAN, IMAGENET_STD, 50_000, 10_000, False),
-        DatasetInfo("chestxray", 2, 3, 224, IMAGENET_MEAN, IMAGENET_STD, 5_216, 624, False, ("NORMAL", "PNEUMONIA")),
-        # plumbing tests only; small, so the GPU path can be exercised with it too
-        DatasetInfo("fake", 10, 3, 32, CIFAR_MEAN, CIFAR_STD, 256, 256, True),
-    )
-}
-DATASETS: tuple[str, ...] = tuple(_INFO)
+@dataclass(frozen=True)
+class FolderLayout:
+    """An ImageFolder dataset on disk: ``root/<train>/<class>/<image>`` and ``root/<test>/<class>/<image>``."""
 
-_PRETTY = {
-    "cifar10": "CIFAR-10",
-    "cifar100": "CIFAR-100",
-    "stl10": "STL-10",
-    "fashionmnist": "Fashion-MNIST",
-    "imagenet": "ImageNet",
-    "miniimagenet": "miniImageNet",
-    "chestxray": "Chest X-ray (Kermany et al.)",
-    "fake": "FakeData",
-}
-# ImageFolder datasets: (train folder, test folder, where to get it)
-_FOLDERS = {
-    "imagenet": ("train", "val", "ILSVRC-2012 from image-net.org, val sorted into class folders; "
-                                 "torchvision cannot download it: copy it there"),
-    "miniimagenet": ("train", "val", "the 100-class miniImageNet split (500 train / 100 val images per "
-                                     "class); it cannot be downloaded here: copy it there"),
-    "chestxray": ("train", "test", "the chest_xray folder of Kermany et al. (Mendeley data "
-                                   "rscbjbr9sj / Kaggle 'chest-xray-pneumonia'), sub-folders NORMAL "
-                                   "and PNEUMONIA; copy it there"),
-}
+    train: str
+    test: str
+    how: str  # where to get the data: the end of the missing-data message
+
+
+#: ``loader(spec, root, *, train, transform, download, size) -> Dataset``: one split, the whole of it.
+Loader = Callable[..., Dataset]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Everything the project knows about one dataset (see "Adding a dataset" above).
+
+    ``info``          nominal facts (``dataset_info``); ``info.name`` is the canonical name.
+    ``display``       its name in messages (missing data, the launcher's data check).
+    ``table_name``    its name in rebuilt tables and the report (``None``: ``display``); the same
+                      strings as ``analysis.tables.DATASET_NAMES`` (tests/test_data.py keeps them equal).
+    ``loader``        ``loader(spec, root, *, train, transform, download, size)``: one whole split
+                      as a torch ``Dataset``, a one-line ``ConfigError`` when it is missing; ``size``
+                      is the number of images of a ``synthetic`` dataset (real ones ignore it:
+                      their subsets are drawn by ``subset_indices``).
+    ``to_uint8``      ``to_uint8(split) -> (images, labels)``: a split loaded with ``transform=None``
+                      as uint8 ``[N, C, resolution, resolution]`` and int64 labels; required when
+                      ``info.small`` (the GPU-resident path), else ``None``.
+    ``check``         ``check(spec, root)``: raises the one-line ``ConfigError`` when the data is
+                      not at ``root``; cheap (the launcher runs it before anything starts).
+    ``transforms``    ``transforms(info, *, train, augment)``: the torchvision transform.
+    ``folders``       the layout of an ImageFolder dataset (classes come from its folders).
+    ``own_root``      the default data root is ``data/<name>/`` instead of ``data/``.
+    ``synthetic``     generated, nothing on disk: no root; the subset sizes are its sizes.
+
+    Resolutions:
+
+    ``info.resolution``   the square input the network sees here, in training and evaluation:
+                          the transforms and uint8 tensors produce it, the models are built and
+                          their MACs counted (records, the launcher's cost estimate) at it.
+    ``paper_resolution``  the input resolution at which the papers' published FLOPs of models on
+                          this dataset are counted (``./reproduce.sh params`` compares ours at it);
+                          ``None`` at construction = ``info.resolution`` (the papers count FLOPs
+                          at their training resolution on every dataset here).
+    """
+
+    info: DatasetInfo
+    display: str
+    loader: Loader
+    to_uint8: Callable[[Dataset], tuple[Tensor, Tensor]] | None
+    check: Callable[..., None]
+    transforms: Callable[..., Any]
+    table_name: str | None = None
+    folders: FolderLayout | None = None
+    own_root: bool = False
+    synthetic: bool = False
+    paper_resolution: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.table_name is None:
+            object.__setattr__(self, "table_name", self.display)
+        if self.paper_resolution is None:
+            object.__setattr__(self, "paper_resolution", self.info.resolution)
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    def open(self, root: Path | None, *, train: bool, transform=None, download: bool = False,
+             size: int | None = None) -> Dataset:
+        """One whole split (``loader``)."""
+        return self.loader(self, root, train=train, transform=transform, download=download, size=size)
+
+    def check_available(self, root) -> None:
+        """One-line ``ConfigError`` when the data is not at ``root`` (``check``)."""
+        self.check(self, root)
+
+    def default_root(self, data_dir: Path) -> Path:
+        """Where the data is looked for without ``--data-root``: ``data_dir/<name>`` or ``data_dir``."""
+        return data_dir / self.name if self.own_root else data_dir
+
+
+# --------------------------------------------------------------------------- registry
+
+#: canonical name -> spec, in registration order (the order of the messages that list them).
+DATASETS: dict[str, DatasetSpec] = {}
+
+
+def _key(name) -> str:
+    return str(name).lower().replace("-", "").replace("_", "")
+
+
+def register_dataset(spec: DatasetSpec) -> DatasetSpec:
+    """Add ``spec`` to ``DATASETS`` under ``spec.name`` (lower case, no ``-``/``_``); returns it."""
+    name = spec.name
+    if _key(name) != name:
+        raise ValueError(f"dataset name {name!r} must be lower case without '-' or '_' (e.g. {_key(name)!r})")
+    if name in DATASETS:
+        raise ValueError(f"dataset {name!r} is already registered")
+    if spec.info.small and spec.to_uint8 is None:
+        raise ValueError(f"dataset {name!r} is small (GPU-resident path) but has no uint8 loader")
+    DATASETS[name] = spec
+    return spec
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    """The spec of dataset ``name`` (case and ``-``/``_`` ignored); one-line ConfigError if unknown."""
+    key = _key(name)
+    if key not in DATASETS:
+        raise ConfigError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
+    return DATASETS[key]
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """Nominal facts about dataset ``name`` (no disk access)."""
+    return dataset_spec(name).info
 
 
 def _one_line(msg: str) -> str:
     return " ".join(str(msg).split())
 
 
-def _canonical(name: str) -> str:
-    key = str(name).lower().replace("-", "").replace("_", "")
-    if key not in _INFO:
-        raise ConfigError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
-    return key
-
-
-def dataset_info(name: str) -> DatasetInfo:
-    """Nominal facts about dataset ``name`` (no disk access)."""
-    return _INFO[_canonical(name)]
-
-
 # --------------------------------------------------------------------------- transforms
 
 def build_transforms(info: DatasetInfo, *, train: bool, augment: bool = True):
     """The torchvision transform of ``info``'s dataset (see the module docstring for choices)."""
+    return dataset_spec(info.name).transforms(info, train=train, augment=augment)
+
+
+def imagenet_transforms(info: DatasetInfo, *, train: bool, augment: bool = True):
+    """ImageNet-style folders: RandomResizedCrop(224) + flip; eval Resize(256) + CenterCrop(224)."""
     from torchvision import transforms as T
 
     norm = [T.ToTensor(), T.Normalize(info.mean, info.std)]
-    if info.resolution == 224:  # ImageNet-style folders
-        if train and augment:
-            return T.Compose([T.RandomResizedCrop(224), T.RandomHorizontalFlip(), *norm])
-        return T.Compose([T.Resize(256), T.CenterCrop(224), *norm])
-    pre = [T.Pad(2)] if info.name == "fashionmnist" else []
+    if train and augment:
+        return T.Compose([T.RandomResizedCrop(224), T.RandomHorizontalFlip(), *norm])
+    return T.Compose([T.Resize(256), T.CenterCrop(224), *norm])
+
+
+def crop_flip_transforms(info: DatasetInfo, *, train: bool, augment: bool = True, pre_pad: int = 0):
+    """The CIFAR recipe at ``info.resolution``: RandomCrop with zero padding ``resolution // 8``
+    + flip; eval: none. ``pre_pad``: a zero border added first (Fashion-MNIST 28 -> 32)."""
+    from torchvision import transforms as T
+
+    norm = [T.ToTensor(), T.Normalize(info.mean, info.std)]
+    pre = [T.Pad(pre_pad)] if pre_pad else []
     if train and augment:
         pad = _crop_padding(info)
         return T.Compose([*pre, T.RandomCrop(info.resolution, padding=pad), T.RandomHorizontalFlip(), *norm])
@@ -233,7 +336,7 @@ def prepare_fashion_mnist(root, *, source: str | os.PathLike | None = None) -> P
     """
     raw = Path(root).expanduser() / "FashionMNIST" / "raw"
     src_dir = Path(source) if source is not None else DEBIAN_FASHION_MNIST
-    for fname in _FMNIST_FILES:
+    for fname in FMNIST_FILES:
         dst = raw / fname
         if dst.is_file():
             continue
@@ -252,7 +355,7 @@ def prepare_fashion_mnist(root, *, source: str | os.PathLike | None = None) -> P
     return raw
 
 
-# --------------------------------------------------------------------------- raw torchvision datasets
+# --------------------------------------------------------------------------- loaders (one split each)
 
 def _missing_file(folder: Path, names) -> Path | None:
     for n in names:
@@ -261,82 +364,194 @@ def _missing_file(folder: Path, names) -> Path | None:
     return None
 
 
-def _wrap(key: str, where: Path, err: Exception, download: bool) -> ConfigError:
+def _wrap(spec: DatasetSpec, where: Path, err: Exception, download: bool) -> ConfigError:
     what = "download failed" if download else f"files at {where} were rejected (corrupted or partial copy?)"
-    return ConfigError(_one_line(f"{_PRETTY[key]} {what}: {type(err).__name__}: {err}; "
+    return ConfigError(_one_line(f"{spec.display} {what}: {type(err).__name__}: {err}; "
                                  f"re-copy the data there or pass --download on a machine with internet"))
 
 
-def _torchvision_dataset(key: str, root: Path, *, train: bool, transform, download: bool) -> Dataset:
-    """The torchvision dataset for ``key`` with ``transform``; one-line ConfigError when missing."""
-    import torchvision.datasets as D
+def _load_cifar(cls_name: str, spec: DatasetSpec, root: Path, *, train, transform, download, size=None) -> Dataset:
+    """torchvision's CIFAR10 / CIFAR100 (``cls_name``): the 'python version' unpacked in ``root``."""
+    import torchvision.datasets as tvd
 
-    if key in ("cifar10", "cifar100"):
-        cls = D.CIFAR10 if key == "cifar10" else D.CIFAR100
-        folder = root / cls.base_folder
-        files = [f for f, _ in cls.train_list + cls.test_list] + [cls.meta["filename"]]
-        missing = _missing_file(folder, files)
-        if missing is not None and not download:
-            page = "https://www.cs.toronto.edu/~kriz/cifar.html"
-            raise ConfigError(f"{_PRETTY[key]} not found: expected {missing} (the 'python version' from "
-                              f"{page}, unpacked in {root}); pass --download on a machine with internet "
-                              f"or copy it there")
-        try:
-            return cls(str(root), train=train, transform=transform, download=download)
-        except (RuntimeError, OSError, EOFError, ValueError) as e:
-            raise _wrap(key, folder, e, download) from e
-    if key == "stl10":
-        cls = D.STL10
-        folder = root / cls.base_folder
-        missing = _missing_file(folder, [f for f, _ in cls.train_list + cls.test_list])
-        if missing is not None and not download:
-            raise ConfigError(f"STL-10 not found: expected {missing} (the binary version stl10_binary.tar.gz "
-                              f"from https://cs.stanford.edu/~acoates/stl10/, unpacked in {root}; torchvision "
-                              f"also requires unlabeled_X.bin); pass --download on a machine with internet "
-                              f"or copy it there")
-        try:
-            return cls(str(root), split="train" if train else "test", transform=transform, download=download)
-        except (RuntimeError, OSError, ValueError) as e:
-            raise _wrap(key, folder, e, download) from e
-    if key == "fashionmnist":
-        raw = prepare_fashion_mnist(root)
-        missing = _missing_file(raw, _FMNIST_FILES)
-        if missing is not None and not download:
-            raise ConfigError(f"Fashion-MNIST not found: expected {missing} or the .gz files in "
-                              f"{DEBIAN_FASHION_MNIST} (`apt-get install dataset-fashion-mnist`); "
-                              f"or pass --download on a machine with internet")
-        try:
-            return D.FashionMNIST(str(root), train=train, transform=transform, download=download)
-        except (RuntimeError, OSError, ValueError, AssertionError) as e:
-            raise _wrap(key, raw, e, download) from e
-    if key in _FOLDERS:
-        sub = _FOLDERS[key][0 if train else 1]
-        folder = root / sub
-        if not folder.is_dir():
-            tr, te, how = _FOLDERS[key]
-            raise ConfigError(f"{_PRETTY[key]} not found: expected {folder} (ImageFolder layout: "
-                              f"{root}/{tr}/<class>/<image> and {root}/{te}/<class>/<image>; {how})")
-        try:
-            return D.ImageFolder(str(folder), transform=transform)
-        except (FileNotFoundError, OSError) as e:
-            raise ConfigError(_one_line(f"{_PRETTY[key]}: no images in {folder}: {e}")) from e
-    if key == "fake":
-        raise AssertionError("FakeData is built by the callers")
-    raise AssertionError(key)
+    cls = getattr(tvd, cls_name)
+    folder = root / cls.base_folder
+    files = [f for f, _ in cls.train_list + cls.test_list] + [cls.meta["filename"]]
+    missing = _missing_file(folder, files)
+    if missing is not None and not download:
+        page = "https://www.cs.toronto.edu/~kriz/cifar.html"
+        raise ConfigError(f"{spec.display} not found: expected {missing} (the 'python version' from "
+                          f"{page}, unpacked in {root}); pass --download on a machine with internet "
+                          f"or copy it there")
+    try:
+        return cls(str(root), train=train, transform=transform, download=download)
+    except (RuntimeError, OSError, EOFError, ValueError) as e:
+        raise _wrap(spec, folder, e, download) from e
 
 
-def _fake(info: DatasetInfo, *, train: bool, size: int | None, transform) -> Dataset:
-    import torchvision.datasets as D
+def _load_stl10(spec: DatasetSpec, root: Path, *, train, transform, download, size=None) -> Dataset:
+    import torchvision.datasets as tvd
 
-    return D.FakeData(size=size or 256, image_size=(info.in_chans, info.resolution, info.resolution),
-                      num_classes=info.num_classes, transform=transform,
-                      random_offset=0 if train else 1_000_000)
+    cls = tvd.STL10
+    folder = root / cls.base_folder
+    missing = _missing_file(folder, [f for f, _ in cls.train_list + cls.test_list])
+    if missing is not None and not download:
+        raise ConfigError(f"{spec.display} not found: expected {missing} (the binary version stl10_binary.tar.gz "
+                          f"from https://cs.stanford.edu/~acoates/stl10/, unpacked in {root}; torchvision "
+                          f"also requires unlabeled_X.bin); pass --download on a machine with internet "
+                          f"or copy it there")
+    try:
+        return cls(str(root), split="train" if train else "test", transform=transform, download=download)
+    except (RuntimeError, OSError, ValueError) as e:
+        raise _wrap(spec, folder, e, download) from e
 
 
-def _root(root) -> Path:
+def _load_fashion_mnist(spec: DatasetSpec, root: Path, *, train, transform, download, size=None) -> Dataset:
+    """From ``root/FashionMNIST/raw``, filled from Debian's files first (``prepare_fashion_mnist``)."""
+    import torchvision.datasets as tvd
+
+    raw = prepare_fashion_mnist(root)
+    missing = _missing_file(raw, FMNIST_FILES)
+    if missing is not None and not download:
+        raise ConfigError(f"{spec.display} not found: expected {missing} or the .gz files in "
+                          f"{DEBIAN_FASHION_MNIST} (`apt-get install dataset-fashion-mnist`); "
+                          f"or pass --download on a machine with internet")
+    try:
+        return tvd.FashionMNIST(str(root), train=train, transform=transform, download=download)
+    except (RuntimeError, OSError, ValueError, AssertionError) as e:
+        raise _wrap(spec, raw, e, download) from e
+
+
+def _load_image_folder(spec: DatasetSpec, root: Path, *, train, transform, download, size=None) -> Dataset:
+    import torchvision.datasets as tvd
+
+    lay = spec.folders
+    folder = root / (lay.train if train else lay.test)
+    if not folder.is_dir():
+        raise ConfigError(f"{spec.display} not found: expected {folder} (ImageFolder layout: "
+                          f"{root}/{lay.train}/<class>/<image> and {root}/{lay.test}/<class>/<image>; {lay.how})")
+    try:
+        return tvd.ImageFolder(str(folder), transform=transform)
+    except (FileNotFoundError, OSError) as e:
+        raise ConfigError(_one_line(f"{spec.display}: no images in {folder}: {e}")) from e
+
+
+def _load_fake(spec: DatasetSpec, root, *, train, transform, download=False, size=None) -> Dataset:
+    """torchvision's FakeData, ``size`` images (256 by default); test images differ from training ones."""
+    import torchvision.datasets as tvd
+
+    info = spec.info
+    return tvd.FakeData(size=size or 256, image_size=(info.in_chans, info.resolution, info.resolution),
+                        num_classes=info.num_classes, transform=transform,
+                        random_offset=0 if train else 1_000_000)
+
+
+# --------------------------------------------------------------------------- uint8 loaders (small datasets)
+
+def _cifar_uint8(ds) -> tuple[Tensor, Tensor]:
+    x = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2)  # NHWC -> NCHW
+    return x, torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
+
+
+def _stl10_uint8(ds) -> tuple[Tensor, Tensor]:
+    x = torch.from_numpy(np.ascontiguousarray(ds.data))  # already [N, 3, 96, 96], rows first
+    return x, torch.as_tensor(np.asarray(ds.labels).astype(np.int64))
+
+
+def _fashion_mnist_uint8(ds) -> tuple[Tensor, Tensor]:
+    p = FMNIST_PAD  # [N, 28, 28] -> [N, 1, 32, 32], like the CPU transform's Pad(2)
+    return F.pad(ds.data.unsqueeze(1), (p, p, p, p)), ds.targets.to(torch.int64)
+
+
+def _fake_uint8(ds) -> tuple[Tensor, Tensor]:
+    items = [ds[i] for i in range(len(ds))]
+    x = torch.from_numpy(np.stack([np.asarray(img) for img, _ in items])).permute(0, 3, 1, 2)
+    return x, torch.tensor([label for _, label in items], dtype=torch.int64)
+
+
+# --------------------------------------------------------------------------- availability checks
+
+def _check_by_loading(spec: DatasetSpec, root) -> None:
+    """Open both splits (the loaders' own one-line errors); cheap for the small datasets."""
+    build_datasets(spec.name, root, train_subset=1, test_subset=1)
+
+
+def _check_folders(spec: DatasetSpec, root) -> None:
+    """Both split folders exist (their images are not listed: ImageNet has 1.3 million)."""
+    lay = spec.folders
+    for sub in (lay.train, lay.test):
+        if not (Path(root) / sub).is_dir():
+            raise ConfigError(f"{spec.display} not found: expected {Path(root) / sub} (ImageFolder "
+                              f"layout {root}/{lay.train}/<class>/<image> and {root}/{lay.test}/...; {lay.how})")
+
+
+def _check_nothing(spec: DatasetSpec, root) -> None:
+    """Generated data: nothing to find."""
+
+
+# --------------------------------------------------------------------------- the datasets
+
+def _small_spec(info: DatasetInfo, display: str, loader: Loader, to_uint8, transforms=crop_flip_transforms,
+                **kw) -> DatasetSpec:
+    """A torchvision dataset that fits on a GPU as uint8, with the CIFAR augmentation by default."""
+    return DatasetSpec(info, display, loader, to_uint8, _check_by_loading, transforms, **kw)
+
+
+def image_folder_spec(info: DatasetInfo, display: str, layout: FolderLayout, **kw) -> DatasetSpec:
+    """An ImageFolder dataset with the ImageNet recipe; its default root is ``data/<name>/``."""
+    return DatasetSpec(info, display, _load_image_folder, None, _check_folders, imagenet_transforms,
+                       folders=layout, own_root=True, **kw)
+
+
+for _spec in (
+    _small_spec(DatasetInfo("cifar10", 10, 3, 32, CIFAR_MEAN, CIFAR_STD, 50_000, 10_000, True),
+                "CIFAR-10", partial(_load_cifar, "CIFAR10"), _cifar_uint8),
+    _small_spec(DatasetInfo("cifar100", 100, 3, 32, CIFAR_MEAN, CIFAR_STD, 50_000, 10_000, True),
+                "CIFAR-100", partial(_load_cifar, "CIFAR100"), _cifar_uint8),
+    _small_spec(DatasetInfo("stl10", 10, 3, 96, IMAGENET_MEAN, IMAGENET_STD, 5_000, 8_000, True),
+                "STL-10", _load_stl10, _stl10_uint8),
+    _small_spec(DatasetInfo("fashionmnist", 10, 1, 32, FMNIST_MEAN, FMNIST_STD, 60_000, 10_000, True),
+                "Fashion-MNIST", _load_fashion_mnist, _fashion_mnist_uint8,
+                transforms=partial(crop_flip_transforms, pre_pad=FMNIST_PAD)),
+    image_folder_spec(
+        DatasetInfo("imagenet", 1000, 3, 224, IMAGENET_MEAN, IMAGENET_STD, 1_281_167, 50_000, False),
+        "ImageNet", FolderLayout("train", "val", "ILSVRC-2012 from image-net.org, val sorted into class folders; "
+                                                 "torchvision cannot download it: copy it there"),
+        table_name="ImageNet-1K"),
+    image_folder_spec(
+        DatasetInfo("miniimagenet", 100, 3, 224, IMAGENET_MEAN, IMAGENET_STD, 50_000, 10_000, False),
+        "miniImageNet", FolderLayout("train", "val", "the 100-class miniImageNet split (500 train / 100 val "
+                                                     "images per class); it cannot be downloaded here: copy it there"),
+        table_name="mini-ImageNet"),
+    image_folder_spec(
+        DatasetInfo("chestxray", 2, 3, 224, IMAGENET_MEAN, IMAGENET_STD, 5_216, 624, False, ("NORMAL", "PNEUMONIA")),
+        "Chest X-ray (Kermany et al.)",
+        FolderLayout("train", "test", "the chest_xray folder of Kermany et al. (Mendeley data rscbjbr9sj / Kaggle "
+                                      "'chest-xray-pneumonia'), sub-folders NORMAL and PNEUMONIA; copy it there"),
+        table_name="chest X-ray"),
+    # plumbing tests only; small, so the GPU path can be exercised with it too
+    DatasetSpec(DatasetInfo("fake", 10, 3, 32, CIFAR_MEAN, CIFAR_STD, 256, 256, True), "FakeData",
+                _load_fake, _fake_uint8, _check_nothing, crop_flip_transforms, synthetic=True),
+):
+    register_dataset(_spec)
+del _spec
+
+
+# --------------------------------------------------------------------------- building
+
+def _data_root(root) -> Path:
     if root is None:
         raise ConfigError("no data root given; pass the folder that holds the dataset (e.g. --data-root)")
     return Path(root).expanduser()
+
+
+def _folder_classes(spec: DatasetSpec, train, test, info: DatasetInfo) -> DatasetInfo:
+    """``info`` with the class count and names of the class folders (the same in both splits)."""
+    if train.classes != test.classes:
+        raise ConfigError(_one_line(
+            f"{spec.display}: the class folders of {train.root} and {test.root} differ "
+            f"({len(train.classes)} vs {len(test.classes)} classes); they must be the same"))
+    return replace(info, num_classes=len(train.classes), classes=tuple(train.classes))
 
 
 def build_datasets(name, root, *, download=False, augment=True, train_subset=None, test_subset=None):
@@ -346,24 +561,20 @@ def build_datasets(name, root, *, download=False, augment=True, train_subset=Non
     in ``torch.utils.data.Subset``; ``None`` = all. For ``fake`` they set the FakeData sizes
     (default 256). ``augment=False`` applies the eval transform to the training set.
     """
-    key = _canonical(name)
-    info = _INFO[key]
-    t_train = build_transforms(info, train=True, augment=augment)
-    t_test = build_transforms(info, train=False)
-    if key == "fake":
-        train = _fake(info, train=True, size=train_subset, transform=t_train)
-        test = _fake(info, train=False, size=test_subset, transform=t_test)
+    spec = dataset_spec(name)
+    info = spec.info
+    t_train = spec.transforms(info, train=True, augment=augment)
+    t_test = spec.transforms(info, train=False)
+    if spec.synthetic:
+        train = spec.open(None, train=True, transform=t_train, download=download, size=train_subset)
+        test = spec.open(None, train=False, transform=t_test, download=download, size=test_subset)
         return train, test, replace(info, train_size=len(train), test_size=len(test))
-    root = _root(root)
-    train = _torchvision_dataset(key, root, train=True, transform=t_train, download=download)
-    test = _torchvision_dataset(key, root, train=False, transform=t_test, download=download)
+    root = _data_root(root)
+    train = spec.open(root, train=True, transform=t_train, download=download)
+    test = spec.open(root, train=False, transform=t_test, download=download)
     info = replace(info, train_size=len(train), test_size=len(test))
-    if key in _FOLDERS:
-        if train.classes != test.classes:
-            raise ConfigError(_one_line(
-                f"{_PRETTY[key]}: the class folders of {train.root} and {test.root} differ "
-                f"({len(train.classes)} vs {len(test.classes)} classes); they must be the same"))
-        info = replace(info, num_classes=len(train.classes), classes=tuple(train.classes))
+    if spec.folders is not None:
+        info = _folder_classes(spec, train, test, info)
     if train_subset is not None:
         train = Subset(train, subset_indices(len(train), train_subset))
     if test_subset is not None:
@@ -379,27 +590,14 @@ def load_uint8(name, root, *, train: bool, subset=None, download=False) -> tuple
     On the CPU; move both to the GPU and feed ``GpuBatches``. Fashion-MNIST is zero-padded 28 -> 32,
     exactly like the CPU transform's ``Pad(2)``. ``subset`` as in ``build_datasets``.
     """
-    key = _canonical(name)
-    info = _INFO[key]
-    if not info.small:
-        raise ConfigError(f"{key} is not a small dataset: the GPU-resident data path covers "
-                          f"{', '.join(k for k, i in _INFO.items() if i.small)}; use build_datasets")
-    if key == "fake":
-        ds = _fake(info, train=train, size=subset, transform=None)
-        items = [ds[i] for i in range(len(ds))]
-        x = torch.from_numpy(np.stack([np.asarray(img) for img, _ in items])).permute(0, 3, 1, 2)
-        y = torch.tensor([label for _, label in items], dtype=torch.int64)
+    spec = dataset_spec(name)
+    if not spec.info.small:
+        raise ConfigError(f"{spec.name} is not a small dataset: the GPU-resident data path covers "
+                          f"{', '.join(k for k, s in DATASETS.items() if s.info.small)}; use build_datasets")
+    if spec.synthetic:
+        x, y = spec.to_uint8(spec.open(None, train=train, size=subset, download=download))
         return x.contiguous(), y
-    ds = _torchvision_dataset(key, _root(root), train=train, transform=None, download=download)
-    if key in ("cifar10", "cifar100"):
-        x = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2)  # NHWC -> NCHW
-        y = torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
-    elif key == "stl10":
-        x = torch.from_numpy(np.ascontiguousarray(ds.data))  # already [N, 3, 96, 96], rows first
-        y = torch.as_tensor(np.asarray(ds.labels).astype(np.int64))
-    else:  # fashionmnist: [N, 28, 28] -> [N, 1, 32, 32]
-        x = F.pad(ds.data.unsqueeze(1), (2, 2, 2, 2))
-        y = ds.targets.to(torch.int64)
+    x, y = spec.to_uint8(spec.open(_data_root(root), train=train, download=download))
     if subset is not None:
         idx = torch.tensor(subset_indices(len(y), subset))
         x, y = x[idx], y[idx]

@@ -19,14 +19,12 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from models import ConfigError, count_parameters, create_model, list_models
 
-ROOT = Path(__file__).resolve().parents[1]
+from .data import DATASETS
+from .records import ROOT
+
 PAPER_PARAMS = ROOT / "results" / "paper" / "params.csv"
 #: Every disagreement we found and could explain (or show to be the paper's own).
 KNOWN_DIFFERENCES = ROOT / "results" / "paper" / "params_differences.csv"
-
-#: Input resolution used to count FLOPs per dataset.
-RESOLUTION = {"cifar10": 32, "cifar100": 32, "imagenet": 224, "stl10": 96, "miniimagenet": 84,
-              "chestxray": 224, "fashionmnist": 28}
 
 PAPERS = ("ela", "dla", "dia")
 
@@ -60,6 +58,13 @@ def _build(row: pd.Series) -> torch.nn.Module:
         return create_model(row["model"], num_classes=int(row["num_classes"]), **kwargs)
 
 
+def flops_resolution(dataset: str) -> int:
+    """Input resolution of the papers' FLOP counts on ``dataset``: its ``DatasetSpec.paper_resolution``
+    (224 for a dataset this repository does not load)."""
+    spec = DATASETS.get(dataset)
+    return spec.paper_resolution if spec is not None else 224
+
+
 def count_macs(model: torch.nn.Module, resolution: int, in_chans: int = 3) -> float:
     """Forward multiply-accumulates for one image (FlopCounterMode counts 2 per MAC)."""
     was_training = model.training
@@ -89,7 +94,7 @@ def check_row(row: pd.Series, flops: bool = True, known: dict | None = None) -> 
     params_m = count_parameters(model) / 1e6
     macs = None
     if flops and row["flops_g"]:
-        macs = count_macs(model, RESOLUTION.get(row["dataset"], 224)) / 1e9
+        macs = count_macs(model, flops_resolution(row["dataset"])) / 1e9
     bad = []
     if row["params_m"] and not agrees(params_m, row["params_m"]):
         bad.append("params")

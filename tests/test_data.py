@@ -426,6 +426,57 @@ def test_fake_data():
     assert yu.tolist() == [train[i][1] for i in range(20)]
 
 
+# --------------------------------------------------------------------------- the registry of dataset specs
+
+def test_registry_one_spec_per_dataset():
+    assert list(data.DATASETS) == ["cifar10", "cifar100", "stl10", "fashionmnist", "imagenet", "miniimagenet",
+                                   "chestxray", "fake"]
+    for name, spec in data.DATASETS.items():
+        assert spec.name == name and spec.info == dataset_info(name) and data.dataset_spec(name.upper()) is spec
+        assert spec.paper_resolution == spec.info.resolution  # the papers count FLOPs at the training resolution
+        assert (spec.to_uint8 is not None) == spec.info.small
+    assert data.dataset_spec("chest_xray").display == "Chest X-ray (Kermany et al.)"
+    with pytest.raises(ConfigError, match="unknown dataset 'svhn'"):
+        data.dataset_spec("svhn")
+    with pytest.raises(ValueError, match="already registered"):
+        data.register_dataset(data.DATASETS["cifar10"])
+
+
+def test_table_names_are_the_report_names():
+    """The spec's table name is what the rebuilt tables and the report print (one source:
+    analysis.tables.DATASET_NAMES is read off the registry); the messages use ``display``."""
+    from analysis.tables import DATASET_NAMES
+
+    assert DATASET_NAMES == {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet-1K",
+                             "stl10": "STL-10", "miniimagenet": "mini-ImageNet", "chestxray": "chest X-ray",
+                             "fashionmnist": "Fashion-MNIST", "fake": "FakeData"}
+    assert data.dataset_spec("imagenet").display == "ImageNet"
+
+
+def test_image_folder_spec_check_and_default_root(tmp_path):
+    spec = data.dataset_spec("miniimagenet")
+    assert spec.default_root(tmp_path) == tmp_path / "miniimagenet"
+    assert data.dataset_spec("cifar100").default_root(tmp_path) == tmp_path
+    with pytest.raises(ConfigError) as e:
+        spec.check_available(tmp_path)
+    assert str(e.value).startswith(f"miniImageNet not found: expected {tmp_path / 'train'} (ImageFolder layout")
+    make_image_folder(tmp_path, ["train", "val"], ["a"], per_class=1)
+    spec.check_available(tmp_path)
+    data.dataset_spec("fake").check_available(None)
+
+
+def test_a_new_dataset_is_one_registered_spec(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "DATASETS", dict(data.DATASETS))
+    info = data.DatasetInfo("tinyfolders", 3, 3, 224, data.IMAGENET_MEAN, data.IMAGENET_STD, 6, 3, False)
+    data.register_dataset(data.image_folder_spec(info, "Tiny Folders", data.FolderLayout("tr", "te", "make it")))
+    make_image_folder(tmp_path, ["tr", "te"], ["a", "b", "c"], per_class=1)
+    train, test, built = build_datasets("tiny-folders", tmp_path, train_subset=2)
+    assert (len(train), len(test), built.num_classes, built.classes) == (2, 3, 3, ("a", "b", "c"))
+    assert train[0][0].shape == (3, 224, 224)
+    with pytest.raises(ConfigError, match="Tiny Folders not found: .*make it"):
+        build_datasets("tinyfolders", tmp_path / "nowhere")
+
+
 # --------------------------------------------------------------------------- Fashion-MNIST (real files)
 
 needs_debian_fmnist = pytest.mark.fashion_mnist

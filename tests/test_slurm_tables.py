@@ -76,7 +76,7 @@ def test_table_array_runs_every_run_and_is_not_resubmitted(tmp_path):
     plans = prepare(get_table(TABLE), "smoke", limit=3, out_root=str(tmp_path), train_subset=32, test_subset=32)
     (sub,) = [json.loads(line) for line in (state_dir(tmp_path, TABLE, "smoke") / "slurm.jsonl").read_text().splitlines()]
     assert [t["job_id"] for t in sub["tasks"]] == [f"{arrays[0]}_{i}" for i in range(3)]
-    assert Path(sub["snapshot"], "experiments", "launch.py").is_file()  # the code the jobs run
+    assert Path(sub["snapshot"], "experiments", "launch", "slurm.py").is_file()  # the code the jobs run
 
     wait_for(lambda: all((record(p.cfg) or {}).get("status") == "done" for p in plans), 300, "3 done records")
     for p in plans:

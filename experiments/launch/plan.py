@@ -1,0 +1,88 @@
+"""Planning: a table's runs with this machine's execution settings, and the data they need."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+from models import ConfigError
+
+from ..config import RunConfig
+from ..data import DATASETS, dataset_spec
+from ..records import ROOT
+from ..tables import Planned, Table
+
+__all__ = ["ROOT", "state_dir", "default_data_root", "prepare", "cli_args", "check_data"]
+
+
+def state_dir(out_root: str | Path, table_id: str, profile: str) -> Path:
+    return Path(out_root).resolve() / "_launch" / f"{table_id}-{profile}"
+
+
+def default_data_root(dataset: str, data_root: str | None) -> str:
+    """``data_root`` resolved, or the dataset's default under ``<repo>/data`` (its spec's ``default_root``)."""
+    if data_root:
+        return str(Path(data_root).expanduser().resolve())
+    spec = DATASETS.get(dataset)
+    return str(spec.default_root(ROOT / "data") if spec is not None else ROOT / "data")
+
+
+def prepare(table: Table, profile: str, *, seeds: int | None = None, limit: int | None = None,
+            data_root: str | None = None, out_root: str = "runs", epochs: int | None = None,
+            train_subset: int | None = None, test_subset: int | None = None,
+            workers: int | None = None, drop_path: float | None = None, amp: bool = False) -> list[Planned]:
+    """The table's runs with the execution settings of this machine.
+
+    ``epochs``/``train_subset``/``test_subset`` override the profile's scale, ``drop_path``
+    the recipe's DropPath on layer-attention branches (0.2 by default, the released
+    command's), ``amp`` trains under bf16 autocast on the GPU fast path (fp32 by default);
+    all change the runs' identity, hence their folders. ``limit`` keeps the first N runs
+    (seed-major order).
+    """
+    plans = table.plan(profile, seeds)
+    if limit is not None:
+        if limit < 1:
+            raise ConfigError(f"--limit must be >= 1, got {limit}")
+        plans = plans[:limit]
+    out_root = str(Path(out_root).expanduser().resolve())
+    if workers is None:
+        workers = 0 if profile == "smoke" else max(1, min(8, (os.cpu_count() or 2) - 1))
+    identity = {k: v for k, v in (("epochs", epochs), ("train_subset", train_subset), ("test_subset", test_subset),
+                                  ("drop_path", drop_path), ("amp", amp or None)) if v is not None}
+    out = []
+    for p in plans:
+        cfg = dataclasses.replace(p.cfg, **identity, out_root=out_root, workers=workers, progress=False,
+                                  data_root=default_data_root(p.cfg.dataset, data_root))
+        out.append(dataclasses.replace(p, cfg=cfg))
+    return out
+
+
+def cli_args(cfg: RunConfig) -> list[str]:
+    """``python -m experiments.run`` arguments that rebuild ``cfg`` exactly."""
+    args = []
+    for f in dataclasses.fields(RunConfig):
+        v = getattr(cfg, f.name)
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(v, bool):
+            args.append(flag if v else "--no-" + f.name.replace("_", "-"))
+        elif isinstance(v, dict):
+            if v:
+                args += [flag, json.dumps(v, sort_keys=True)]
+        elif v is not None:
+            args += [flag, str(v)]
+    return args
+
+
+def check_data(table: Table, plans: list[Planned], profile: str) -> None:
+    """One-line ConfigError naming the missing dataset, where it is expected and how to get it
+    (each dataset's ``DatasetSpec.check_available``, once per dataset and root)."""
+    for ds, root in dict.fromkeys((p.cfg.dataset, p.cfg.data_root) for p in plans):
+        try:
+            dataset_spec(ds).check_available(root)
+        except ConfigError as exc:
+            advice = ("" if profile == "smoke" else
+                      f" Nothing was run or faked: pass --data-root with the folder that holds it, or use "
+                      f"--profile smoke for the same rows on Fashion-MNIST.")
+            name = DATASETS[ds].display if ds in DATASETS else ds
+            raise ConfigError(f"{table.id} (--profile {profile}) needs {name}: {exc}{advice}") from None
