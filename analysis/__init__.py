@@ -8,6 +8,6 @@
     figures.py    the papers' figures from records and trained checkpoints (results/figures/)
     probes.py     read-outs of a trained model: layer attention, correlations, gradients, Gini importance
     stats.py      t-tests, Holm, power and seeds needed, the papers' significance marks recomputed
-    smoke_runs.py tiny real runs for the tests and a demo
+    (experiments/smoke_runs.py makes tiny real runs for the tests and a demo)
     *.ipynb       one notebook per paper and an overview, rebuilt from results/ and a runs folder
 """

@@ -291,64 +291,60 @@ def _fmt(m: float, s: float, n: int, digits: int = 2) -> str:
     return out + f" (n={n})"
 
 
-def _compare_pair(claim: Claim, a: Arm, b: Arm, ctx: Context, runs: pd.DataFrame, paper: pd.DataFrame | None,
-                  which: str, extra: Mapping[str, Any] | None) -> dict[str, Any]:
-    ra, rb = pseudo_row(claim, a, ctx), pseudo_row(claim, b, ctx)
-    rec: dict[str, Any] = {"claim": claim.id, "paper": claim.paper, "kind": claim.kind, "context": ctx.label(),
-                           "subject": a.label(), "other": b.label(), "paper_subject": "—", "paper_other": "—",
-                           "paper_delta": float("nan"), "paper_p": float("nan"), "ours_subject": "—",
-                           "ours_other": "—", "n_subject": 0, "n_other": 0, "delta": float("nan"),
-                           "p": float("nan"), "p_holm": float("nan"), "seeds_needed": float("nan"),
-                           "result": "not yet run", "detail": "", "hardware": ""}
-    if claim.kind == "figure":
-        got = (extra or {}).get(claim.id)
-        if isinstance(got, Mapping):
-            rec.update(result=got.get("result", "not yet run"), detail=got.get("detail", ""))
-        else:
-            rec["detail"] = f"figure analysis not run: {claim.note}"
-        return rec
-    metric = "top1"
+def _empty_comparison(claim: Claim, a: Arm, b: Arm, ctx: Context) -> dict[str, Any]:
+    return {"claim": claim.id, "paper": claim.paper, "kind": claim.kind, "context": ctx.label(),
+            "subject": a.label(), "other": b.label(), "paper_subject": "—", "paper_other": "—",
+            "paper_delta": float("nan"), "paper_p": float("nan"), "ours_subject": "—",
+            "ours_other": "—", "n_subject": 0, "n_other": 0, "delta": float("nan"),
+            "p": float("nan"), "p_holm": float("nan"), "seeds_needed": float("nan"),
+            "result": "not yet run", "detail": "", "hardware": ""}
+
+
+def _paper_side(rec: dict[str, Any], claim: Claim, ra: dict, rb: dict, paper: pd.DataFrame | None) -> None:
+    """The paper's printed numbers of both arms, their difference and (where std and n are
+    printed) the Welch p of that difference."""
+    metric = "epoch_time_h" if claim.kind == "faster" else "top1"
     pa, pb = paper_value(paper, claim, ra, metric), paper_value(paper, claim, rb, metric)
-    if claim.kind == "faster":
-        pa, pb = paper_value(paper, claim, ra, "epoch_time_h"), paper_value(paper, claim, rb, "epoch_time_h")
     if pa:
         rec["paper_subject"] = pa["text"]
     if pb:
         rec["paper_other"] = pb["text"]
-    if pa and pb and math.isfinite(pa["mean"]) and math.isfinite(pb["mean"]):
-        if claim.kind == "faster":
-            rec["paper_delta"] = 1 - pa["mean"] / pb["mean"]
-        else:
-            rec["paper_delta"] = pa["mean"] - pb["mean"]
-            if all(math.isfinite(v) and v > 0 for v in (pa["std"], pb["std"], pa["n"], pb["n"])):
-                rec["paper_p"] = from_stats(pa["mean"], pa["std"], int(pa["n"]), pb["mean"], pb["std"],
-                                            int(pb["n"])).p
-    run_a, smoke_a = _arm_runs(ra, runs)
-    run_b, smoke_b = _arm_runs(rb, runs)
-
-    if claim.kind == "stable":
-        fin_a = run_a[run_a["status"].isin(["done", "diverged"])] if len(run_a) else run_a
-        fin_b = run_b[run_b["status"].isin(["done", "diverged"])] if len(run_b) else run_b
-        rec.update(n_subject=len(fin_a), n_other=len(fin_b))
-        if not len(fin_a) or not len(fin_b):
-            rec["detail"] = "smoke runs only" if (smoke_a or smoke_b) else "no finished full-scale runs"
-            return rec
-        da, db = int(fin_a["diverged"].sum()), int(fin_b["diverged"].sum())
-        rec.update(ours_subject=f"{len(fin_a) - da}/{len(fin_a)} trained", ours_other=f"{db}/{len(fin_b)} diverged")
-        ok = da == 0 and db == len(fin_b)
-        rec.update(result="supported" if ok else "not supported",
-                   detail=f"subject diverged in {da} of {len(fin_a)} runs; other diverged in {db} of {len(fin_b)}")
-        return rec
-
+    if not (pa and pb and math.isfinite(pa["mean"]) and math.isfinite(pb["mean"])):
+        return
     if claim.kind == "faster":
-        col, digits = "epoch_time_mean_s", 1
-    else:
-        col, digits = f"{which}_top1", 2
+        rec["paper_delta"] = 1 - pa["mean"] / pb["mean"]
+        return
+    rec["paper_delta"] = pa["mean"] - pb["mean"]
+    if all(math.isfinite(v) and v > 0 for v in (pa["std"], pb["std"], pa["n"], pb["n"])):
+        rec["paper_p"] = from_stats(pa["mean"], pa["std"], int(pa["n"]), pb["mean"], pb["std"], int(pb["n"])).p
+
+
+def _stable_result(rec: dict[str, Any], run_a: pd.DataFrame, run_b: pd.DataFrame, smoke: bool) -> dict[str, Any]:
+    """'stable' claims (DIA Table XVI): the subject trains in every run, the other diverges in every run."""
+    fin_a = run_a[run_a["status"].isin(["done", "diverged"])] if len(run_a) else run_a
+    fin_b = run_b[run_b["status"].isin(["done", "diverged"])] if len(run_b) else run_b
+    rec.update(n_subject=len(fin_a), n_other=len(fin_b))
+    if not len(fin_a) or not len(fin_b):
+        rec["detail"] = "smoke runs only" if smoke else "no finished full-scale runs"
+        return rec
+    da, db = int(fin_a["diverged"].sum()), int(fin_b["diverged"].sum())
+    rec.update(ours_subject=f"{len(fin_a) - da}/{len(fin_a)} trained", ours_other=f"{db}/{len(fin_b)} diverged")
+    ok = da == 0 and db == len(fin_b)
+    rec.update(result="supported" if ok else "not supported",
+               detail=f"subject diverged in {da} of {len(fin_a)} runs; other diverged in {db} of {len(fin_b)}")
+    return rec
+
+
+def _arm_values(rec: dict[str, Any], claim: Claim, run_a: pd.DataFrame, run_b: pd.DataFrame,
+                which: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-run values of both arms: top-1 of finished runs, or (``faster``) mean epoch times
+    on the hardware both arms share (the one with the most runs in the smaller arm)."""
+    col = "epoch_time_mean_s" if claim.kind == "faster" else f"{which}_top1"
     done_a = run_a[run_a["status"] == "done"] if len(run_a) else run_a
     done_b = run_b[run_b["status"] == "done"] if len(run_b) else run_b
     if claim.kind == "faster" and len(done_a) and len(done_b):
         common = set(done_a["hardware"].dropna()) & set(done_b["hardware"].dropna())
-        if common:  # the hardware with the most runs in the smaller arm
+        if common:
             hw = max(sorted(common), key=lambda h: min((done_a["hardware"] == h).sum(), (done_b["hardware"] == h).sum()))
             done_a, done_b = done_a[done_a["hardware"] == hw], done_b[done_b["hardware"] == hw]
             rec["hardware"] = hw
@@ -356,22 +352,25 @@ def _compare_pair(claim: Claim, a: Arm, b: Arm, ctx: Context, runs: pd.DataFrame
             done_a = done_b = done_a.iloc[0:0]
     xa = pd.to_numeric(done_a[col], errors="coerce").dropna().to_numpy(float) if len(done_a) else np.array([])
     xb = pd.to_numeric(done_b[col], errors="coerce").dropna().to_numpy(float) if len(done_b) else np.array([])
+    return xa, xb
+
+
+def _test_arms(rec: dict[str, Any], claim: Claim, xa: np.ndarray, xb: np.ndarray, smoke: bool) -> dict[str, Any]:
+    """Our two arms tested: Welch (TOST for 'equivalent'), and the seeds a Welch test needs."""
     (ma, sa, na), (mb, sb, nb) = _stats(xa), _stats(xb)
-    unit = " s" if claim.kind == "faster" else ""
+    digits, unit = (1, " s") if claim.kind == "faster" else (2, "")
     rec.update(n_subject=na, n_other=nb, ours_subject=_fmt(ma, sa, na, digits) + (unit if na else ""),
                ours_other=_fmt(mb, sb, nb, digits) + (unit if nb else ""))
     if na < 2 or nb < 2:
         if na or nb:
             rec["detail"] = f"n = {na} / {nb}: a test needs 2 or more full-scale runs per arm"
-        elif smoke_a or smoke_b:
+        elif smoke:
             rec["detail"] = "smoke runs only (not comparable)"
         else:
             rec["detail"] = "no full-scale runs" + (" on common hardware" if claim.kind == "faster" else "")
         return rec
     if claim.kind == "equivalent":
-        rec["delta"] = ma - mb
-        rec["p"] = tost(xa, xb, claim.threshold)
-        rec["detail"] = f"TOST margin ±{claim.threshold} points"
+        rec.update(delta=ma - mb, p=tost(xa, xb, claim.threshold), detail=f"TOST margin ±{claim.threshold} points")
     else:
         rec["delta"] = (1 - ma / mb) if claim.kind == "faster" else ma - mb
         with warnings.catch_warnings():  # scipy's precision note on near-identical samples
@@ -385,6 +384,25 @@ def _compare_pair(claim: Claim, a: Arm, b: Arm, ctx: Context, runs: pd.DataFrame
         except ValueError:
             rec["seeds_needed"] = float("inf")
     return rec
+
+
+def _compare_pair(claim: Claim, a: Arm, b: Arm, ctx: Context, runs: pd.DataFrame, paper: pd.DataFrame | None,
+                  which: str, extra: Mapping[str, Any] | None) -> dict[str, Any]:
+    rec = _empty_comparison(claim, a, b, ctx)
+    if claim.kind == "figure":
+        got = (extra or {}).get(claim.id)
+        if isinstance(got, Mapping):
+            rec.update(result=got.get("result", "not yet run"), detail=got.get("detail", ""))
+        else:
+            rec["detail"] = f"figure analysis not run: {claim.note}"
+        return rec
+    ra, rb = pseudo_row(claim, a, ctx), pseudo_row(claim, b, ctx)
+    _paper_side(rec, claim, ra, rb, paper)
+    (run_a, smoke_a), (run_b, smoke_b) = _arm_runs(ra, runs), _arm_runs(rb, runs)
+    if claim.kind == "stable":
+        return _stable_result(rec, run_a, run_b, smoke_a or smoke_b)
+    xa, xb = _arm_values(rec, claim, run_a, run_b, which)
+    return _test_arms(rec, claim, xa, xb, smoke_a or smoke_b)
 
 
 def holds(claim: Claim, n_yes: int, n: int) -> bool:

@@ -6,6 +6,13 @@ and the keys that tie a run to the papers' rows in ``results/paper/results.csv``
     curves = load_curves("runs/")         # one row per (run, epoch)
     kl = load_ela_decisions("runs/")      # one row per (ELA run, pruning window, layer)
 
+Which paper rows a run stands for is what the planner knew when it planned the run: the
+record's ``planned`` list (``experiments.tables.planned_rows``: table id, row label and the
+row's key in results.csv), recomputed from the registry for records written before the
+field existed. ``matches`` joins a paper row of a registered table to the runs that list
+it, nothing else. Only runs that no table plans (made by hand with ``./reproduce.sh run``)
+and rows of tables the registry does not plan are matched by their settings:
+
 A run is described the way a paper row is (``paper_keys``): ``paper_model`` (the attention
 family, ``resnet`` for a plain network), ``backbone`` (``resnet`` = the CIFAR bottleneck
 ResNet, ``resnet_imagenet``, ``wrn52_4``, ``resnext101_8x32d``), ``depth``, the dataset,
@@ -23,7 +30,6 @@ folder of a running sweep must not stop a report.
 from __future__ import annotations
 
 import functools
-import inspect
 import json
 import math
 import warnings
@@ -33,13 +39,15 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from experiments.records import ROOT
+
 __all__ = [
     "RECORD", "STAND_IN_DATASETS", "ROOT", "PAPER_CSV",
     "find_records", "read_record", "paper_keys", "parse_variant", "matches",
     "load_records", "load_curves", "load_ela_decisions", "load_paper", "records_frame",
 ]
 
-ROOT = Path(__file__).resolve().parents[1]
+
 PAPER_CSV = ROOT / "results" / "paper" / "results.csv"
 RECORD = "record.json"
 #: Datasets the smoke profile trains on in place of the papers' (no CIFAR/ImageNet offline).
@@ -106,23 +114,12 @@ def _spec(name: str) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=None)
 def _family_defaults(family: str | None, kind: str | None) -> dict[str, Any]:
-    """Default attention kwargs of a family: its builder's signature, then its per-kind defaults."""
-    if family is None:
-        return {}
+    """Default attention options of a family on a backbone of ``kind``: its declared option
+    sets' defaults, then its per-kind defaults (``models.family.Family.option_defaults``)."""
     from models.zoo import FAMILIES
 
-    fam = FAMILIES.get(family)
-    if fam is None:
-        return {}
-    out: dict[str, Any] = {}
-    try:
-        for p in inspect.signature(fam.make).parameters.values():
-            if p.default is not inspect.Parameter.empty and p.name != "block":
-                out[p.name] = p.default
-    except (TypeError, ValueError):
-        pass
-    out.update(fam.defaults.get(kind or "", {}))
-    return out
+    fam = FAMILIES.get(family) if family is not None else None
+    return {} if fam is None else fam.option_defaults(kind)
 
 
 def _backbone_label(kind: str | None, spec: Mapping[str, Any]) -> str | None:
@@ -190,14 +187,16 @@ def paper_keys(config: Mapping[str, Any]) -> dict[str, Any]:
         method = pruning.get("method", "ebqm")
         mapping = pruning.get("mapping", "beta")
         mapping = "beta" if mapping == "bqm" else mapping
-        # ELA Table 4's "Threshold-Based": raw KL < tau, or (the table registry's reading)
-        # Algorithm 1 without the Beta reshaping, i.e. EBQM with the identity mapping
-        threshold = method == "threshold" or (method == "ebqm" and mapping == "identity")
+        # ELA Table 4's "Threshold-Based": raw KL < tau, or the table registry's reading of it
+        from experiments.tables.ela_table4 import THRESHOLD_BASED
+
+        threshold = method == "threshold" or (method == "ebqm" and all(
+            pruning.get(k) == v for k, v in THRESHOLD_BASED.items()))
         tokens.update(pruning="threshold" if threshold else method, cdf=mapping,
                       qm="ebqm" if mapping == "beta" else mapping)
         if tokens["pruning"] != "ebqm":
             nondefault.add("pruning")
-        if mapping != "beta" and not (threshold and mapping == "identity"):
+        if mapping != "beta" and not (threshold and mapping == THRESHOLD_BASED.get("mapping")):
             nondefault.add("mapping")
         if pruning.get("scope", "network") != "network":
             tokens["scope"] = pruning["scope"]
@@ -238,9 +237,53 @@ def _same(value: Any, wanted: Any) -> bool:
     return str(value).lower() == str(wanted).lower()
 
 
+def _planned(rec: Mapping[str, Any]) -> frozenset[tuple]:
+    """The (table id, dataset, backbone, depth, model, variant) rows the run stands for: the
+    record's ``planned`` list, else the registry's answer for its config (empty for a run
+    no table plans, or a config this checkout cannot read)."""
+    entries = rec.get("planned")
+    if entries is None:
+        from experiments.config import RunConfig
+        from experiments.tables import planned_rows
+
+        try:
+            entries = planned_rows(RunConfig.from_dict(dict(rec["config"])))
+        except Exception:  # a config of another version of the code (unknown field, bad value)
+            entries = []
+    return frozenset(_row_key(e["table"], *e["key"]) for e in entries)
+
+
+def _row_key(tid: str, dataset: Any, backbone: Any, depth: Any, model: Any, variant: Any) -> tuple:
+    try:
+        depth = int(float(depth))
+    except (TypeError, ValueError):
+        pass
+    return (str(tid), str(dataset), str(backbone), depth, str(model), "" if variant is None else str(variant))
+
+
+@functools.lru_cache(maxsize=1)
+def _planned_tables() -> frozenset[str]:
+    from experiments.tables import TABLE_IDS
+
+    return frozenset(TABLE_IDS)
+
+
 def matches(row: Mapping[str, Any], run: Mapping[str, Any]) -> bool:
     """Whether ``run`` (a row of ``load_records``) counts for ``row`` (a paper row, or any
-    mapping with model, backbone, depth, dataset and variant)."""
+    mapping with model, backbone, depth, dataset and variant).
+
+    A paper row of a registered table (``row`` has ``paper`` and ``table``) and a run some
+    table planned: the run counts iff it lists the row (``planned``). Otherwise the settings
+    decide (``paper_keys``)."""
+    planned = run.get("planned")
+    tid = f"{row.get('paper')}.{row.get('table')}"
+    if planned and tid in _planned_tables():
+        return _row_key(tid, row.get("dataset"), row.get("backbone"), row.get("depth"), row.get("model"),
+                        row.get("variant")) in planned
+    return _matches_settings(row, run)
+
+
+def _matches_settings(row: Mapping[str, Any], run: Mapping[str, Any]) -> bool:
     if run.get("paper_model") is None or run.get("paper_model") != row.get("model"):
         return False
     if run.get("backbone") != row.get("backbone"):
@@ -310,6 +353,7 @@ def _run_row(rec: Mapping[str, Any]) -> dict[str, Any]:
         "variant": keys["variant"],
         "tokens": keys["tokens"],
         "nondefault": keys["nondefault"],
+        "planned": _planned(rec),
         "model_kwargs": json.dumps(cfg.get("model_kwargs") or {}, sort_keys=True),
         "pruning": json.dumps(cfg.get("pruning") or {}, sort_keys=True),
         "augment": cfg.get("augment", True),
@@ -343,7 +387,7 @@ def _run_row(rec: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-RECORD_COLUMNS = list(_run_row({"config": {"model": "?"}}).keys())
+RECORD_COLUMNS = list(_run_row({"config": {"model": "?"}, "planned": []}).keys())
 
 
 def records_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:

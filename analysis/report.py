@@ -24,7 +24,6 @@ import datetime as _dt
 import html as _html
 import math
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any, Mapping
@@ -36,7 +35,7 @@ from .compare import compare, runs_for
 from .paper_evidence import PAPER_VERDICTS, cross_paper, n_sources, verdict_counts
 from .records import ROOT, load_paper, load_records
 from .stats import recompute_marks
-from .tables import DATASET_NAMES, SMOKE_BANNER, TABLE_TITLES, fmt_p, md_table, table_id, write_tables
+from .tables import DATASET_NAMES, SMOKE_BANNER, fmt_p, md_table, table_id, table_title, write_tables
 
 __all__ = ["build_report", "marks_report", "paper_evidence_section", "main", "MARK_TABLES", "ASSUMED_N_TABLES"]
 
@@ -235,44 +234,164 @@ def _unmatched(runs: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
 
 
 def _md_to_html(md: str, title: str) -> str:
-    """A small Markdown subset (headings, tables, lists, quotes, bold, code, links) as HTML."""
-    def inline(s: str) -> str:
-        s = _html.escape(s, quote=False)
-        s = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", s)
-        s = re.sub(r"`(.+?)`", r"<code>\1</code>", s)
-        return re.sub(r"\[([^\]]+)\]\(([^)]+)\)", r'<a href="\2">\1</a>', s)
+    """The report as one HTML page (Python-Markdown with its tables extension)."""
+    import markdown
 
-    out, lines, i = [], md.splitlines(), 0
-    while i < len(lines):
-        line = lines[i]
-        if line.startswith("|"):
-            block = []
-            while i < len(lines) and lines[i].startswith("|"):
-                block.append(lines[i])
-                i += 1
-            cells = [re.split(r"(?<!\\)\|", b.strip())[1:-1] for b in block if not re.match(r"^\|(-+\|)+$", b)]
-            out.append("<table>")
-            for k, row in enumerate(cells):
-                tag = "th" if k == 0 else "td"
-                out.append("<tr>" + "".join(f"<{tag}>{inline(c.strip().replace(chr(92) + '|', '|'))}</{tag}>"
-                                            for c in row) + "</tr>")
-            out.append("</table>")
-            continue
-        m = re.match(r"^(#{1,6}) (.*)", line)
-        if m:
-            n = len(m.group(1))
-            out.append(f"<h{n}>{inline(m.group(2))}</h{n}>")
-        elif line.startswith("> "):
-            out.append(f"<blockquote>{inline(line[2:])}</blockquote>")
-        elif line.startswith("- "):
-            out.append(f"<ul><li>{inline(line[2:])}</li></ul>")
-        elif line.strip():
-            out.append(f"<p>{inline(line)}</p>")
-        i += 1
+    body = markdown.markdown(md, extensions=["tables"], output_format="html")
     style = ("body{font-family:sans-serif;max-width:1400px;margin:auto}table{border-collapse:collapse;font-size:12px}"
              "td,th{border:1px solid #ccc;padding:2px 6px}blockquote{color:#b00;font-weight:bold}")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{_html.escape(title)}</title>"
-            f"<style>{style}</style></head><body>\n" + "\n".join(out) + "\n</body></html>\n")
+            f"<style>{style}</style></head><body>\n{body}\n</body></html>\n")
+
+
+def _header_lines(runs_dir, runs: pd.DataFrame) -> list[str]:
+    """Title, where the records came from, how many, and the smoke / no-records banner."""
+    from experiments.records import git_commit
+
+    n_runs = len(runs)
+    smoke = runs["smoke"].astype(bool) if n_runs else pd.Series(dtype=bool)
+    status = runs["status"].value_counts().to_dict() if n_runs else {}
+    git = git_commit()
+    lines = [
+        "# Reproduction report: ELA, DLA and DIA", "",
+        f"Generated {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC from `{runs_dir}` "
+        f"(checkout {str(git.get('commit') or 'unknown')[:12]}{', modified' if git.get('dirty') else ''}). "
+        f"Runs found: {n_runs} ({int((~smoke).sum()) if n_runs else 0} full-scale, {int(smoke.sum()) if n_runs else 0} "
+        f"smoke); status: " + (", ".join(f"{k} {v}" for k, v in sorted(status.items())) or "none") + ".",
+        "",
+    ]
+    if n_runs and smoke.all():
+        lines += [f"> **{SMOKE_BANNER}.** Only smoke-scale runs exist: the tables show them (marked †), "
+                  "but no verdict counts them.", ""]
+    elif not n_runs:
+        lines += ["> No run records yet: the tables show the papers' numbers and 'not yet run'.", ""]
+    return lines
+
+
+def _claims_lines(summary: pd.DataFrame, which: str, alpha: float) -> list[str]:
+    """The verdict counts and the one table of every claim."""
+    counts = summary["verdict"].value_counts().to_dict()
+    pcounts = summary["paper_verdict"].value_counts().to_dict()
+    per_paper = verdict_counts(summary)
+    return [
+        f"Our accuracies: the {which} test accuracy over epochs of each run (the released code reports the best).",
+        "Verdicts: " + ", ".join(f"{k}: {counts.get(k, 0)}" for k in ("supported", "not supported", "not yet run"))
+        + f" (of {len(summary)} claims).",
+        "The papers' own numbers (no runs needed): " + ", ".join(f"{k}: {pcounts.get(k, 0)}" for k in PAPER_VERDICTS)
+        + " (" + "; ".join(f"{k.upper()} " + " / ".join(str(int(r[v])) for v in PAPER_VERDICTS)
+                           for k, r in per_paper.iterrows()) + ").", "",
+        "## Claims and verdicts", "",
+        md_table(["claim", "paper", "what the paper claims", "where", "verdict", "evidence",
+                  "the paper's own evidence"],
+                 [[r["claim"], r["paper"].upper(), r["text"], r["source"], f"**{r['verdict']}**", r["coverage"],
+                   _paper_verdict_cell(r)]
+                  for r in summary.to_dict("records")]),
+        "",
+        "A comparison counts when both arms have 2 or more finished full-scale runs; a claim is supported when "
+        "every comparison run supports it (DIA Table III's 'most SAMs': more than half), with Welch p-values "
+        f"Holm-corrected within the claim at alpha = {alpha}. 'seeds/arm': runs per arm a Welch test needs to "
+        "detect the paper's difference with our spread (power 0.8). 'The paper's own evidence': the same "
+        "comparisons tested on the paper's printed mean, std and n (next section).", "",
+    ]
+
+
+def _claim_section(claim, summary: pd.DataFrame, evidence: pd.DataFrame) -> list[str]:
+    """One claim: its verdict, evidence table and the paper's own numbers."""
+    s = summary[summary["claim"] == claim.id].iloc[0]
+    ev = evidence[evidence["claim"] == claim.id]
+    lines = [f"### {claim.id}: {s['verdict']}", "", f"{claim.text} ({claim.source}.)", "",
+             f"Evidence: {s['coverage']}." + (f" {claim.note}." if claim.note else ""), "",
+             f"The paper's own evidence: **{s['paper_verdict']}** ({s['paper_coverage']})."
+             + (f" Not testable: {s['paper_reason']}." if s["paper_reason"] else ""), ""]
+    run_ev = ev[ev["result"] != "not yet run"]
+    shown = run_ev if len(run_ev) else ev
+    if len(run_ev) < len(ev) and len(run_ev):
+        lines += [f"({len(ev) - len(run_ev)} comparisons not yet run are not listed.)", ""]
+    lines += [_evidence_table(shown, claim.kind), ""]
+    tested = ev[ev["paper_result"] != "cannot be tested"]
+    if len(tested):
+        lines += ["In the paper's own numbers:", "", _paper_evidence_table(tested), ""]
+    return lines
+
+
+def _tables_lines(cmp: pd.DataFrame, tables_dir: Path, out: Path, alpha: float) -> list[str]:
+    """Links to the rebuilt tables, one line each, and the rows where we differ from the paper."""
+    lines = ["## Rebuilt tables", "",
+             f"Each paper table with our numbers beside the published ones, in `{tables_dir}` "
+             "(Markdown and LaTeX).", ""]
+    trows = []
+    rel = os.path.relpath(tables_dir, out.parent)
+    for (p, t), part in cmp.groupby(["paper", "table"], sort=False):
+        tid = table_id(p, t)
+        trows.append([f"[{tid}]({rel}/{tid}.md)", table_title(tid), len(part), int((part["ours_n"] > 0).sum()),
+                      int((part["status"] == "compared").sum()), int((part["status"] == "not yet run").sum()),
+                      int(((part["p_holm"] < alpha) & ~part["smoke"]).sum()), "yes" if part["smoke"].any() else ""])
+    lines += [md_table(["table", "title", "rows", "with our runs", "tested vs paper", "not yet run",
+                        "ours differs from paper (Holm p < α)", "smoke cells"], trows), ""]
+    differ = cmp[(cmp["p_holm"] < alpha) & ~cmp["smoke"]]
+    if len(differ):
+        lines += ["Rows where our mean differs significantly from the paper's (Welch, Holm within the table):", ""]
+        lines += [md_table(["table", "row", "dataset", "paper", "ours", "Δ", "p Holm"],
+                           [[table_id(r["paper"], r["table"]), r["row"], r["dataset"], r["paper_mean_str"],
+                             _num(r["ours_mean"]), _num(r["delta"], signed=True), fmt_p(r["p_holm"])]
+                            for r in differ.to_dict("records")]), ""]
+    return lines
+
+
+def _marks_lines(paper: pd.DataFrame, alpha: float) -> list[str]:
+    """DIA's significance marks recomputed from its printed numbers."""
+    marks_printed, marks_assumed = marks_report(paper, alpha)
+    lines = ["## The papers' significance marks, recomputed", "",
+             "DIA prints '*' where a two-sample Student's t-test against DIA-LSTM (Table III: against the same "
+             "SAM without DIA) gives p < 0.05. Recomputed from the printed mean, std and n "
+             "(`analysis.stats.recompute_marks`); 'p over rounding' is the range of p over the rounding of the "
+             "printed numbers, 'robust' whether that range stays on one side of 0.05. ELA (Tables 4, 6, 7) and "
+             "DLA (Tables 1, 4, 5, 6) print mean, std and n but no marks: the tests their claims rest on are in "
+             "the claims above (paper Δ with its Student p).", ""]
+    lines += _marks_section(marks_printed, "Tables that print n (DIA Table III, n = 15)",
+                            "The paper's own marks against its own numbers.")
+    lines += _marks_section(marks_assumed, f"Tables without n (DIA Tables IV, VI, VII, VIII): n assumed {ASSUMED_N}",
+                            f"Sensitivity only: these tables print no n; {ASSUMED_N} is Table III's.")
+    return lines
+
+
+def _runs_lines(runs: pd.DataFrame, paper: pd.DataFrame) -> list[str]:
+    """Unfinished runs and runs that count for no paper row."""
+    lines = ["## Runs", ""]
+    if not len(runs):
+        return lines + ["No runs yet. `./reproduce.sh <table> --profile smoke` or `python -m experiments.smoke_runs DIR` "
+                        "make some.", ""]
+    unmatched = _unmatched(runs, paper)
+    unfinished = runs[~runs["status"].isin(["done", "diverged"])]
+    if len(unfinished):
+        lines += [f"Unfinished runs ({len(unfinished)}): "
+                  + ", ".join(f"`{r}` ({s})" for r, s in zip(unfinished["run_name"], unfinished["status"])), ""]
+    if len(unmatched):
+        lines += [f"Runs that match no paper row ({len(unmatched)}; e.g. figure-only settings such as "
+                  "no skip connections, or datasets the papers do not use):", ""]
+        lines += [md_table(["run", "model", "dataset", "variant", "status", "smoke"],
+                           [[r["run_name"], r["model"], r["dataset"], r["variant"] or "—", r["status"],
+                             "yes" if r["smoke"] else ""] for r in unmatched.to_dict("records")]), ""]
+    return lines
+
+
+METHODS_LINES = [
+    "## Methods", "",
+    "- Our numbers: mean ± sample std (ddof = 1) over seeds; n = finished runs; diverged runs counted "
+    "separately (the papers print 'nan').",
+    "- Ours against the paper (tables): two-sided two-sample t-tests from summary statistics "
+    "(scipy `ttest_ind_from_stats`), Welch's and Student's; Holm within each table.",
+    "- Claims: Welch's test on per-seed values of our two arms; training-time claims on per-run mean "
+    "epoch times on the same hardware; 'comparable' claims by two one-sided tests (TOST); Holm within "
+    "each claim.",
+    "- The paper's own evidence (`analysis.paper_evidence`): the claim's comparisons from the paper's "
+    "printed mean, std and n (n printed, or the paper's documented run count: see 'Where each table's n "
+    "comes from'), Welch's and Student's t-tests from summary statistics, Welch p Holm-corrected within "
+    "the claim (Student's shown beside); 'comparable' claims by TOST; the papers do not say whether '±' "
+    "is ddof 0 or 1 (sample std assumed).",
+    "- Seeds needed: smallest n per arm whose two-sided Welch test at alpha 0.05 has power 0.8 "
+    "(noncentral t), `analysis.stats.seeds_needed`.", "",
+]
 
 
 def build_report(runs_dir: str | Path = "runs", *, out: str | Path = ROOT / "results" / "report.md",
@@ -300,133 +419,15 @@ def build_report(runs_dir: str | Path = "runs", *, out: str | Path = ROOT / "res
         figure_paths = record_figures(runs, load_curves(runs_dir), load_ela_decisions(runs_dir), paper, figures_dir,
                                       which=which)
     summary, evidence = evaluate_claims(runs, paper, which=which, alpha=alpha, extra=extra)
-    marks_printed, marks_assumed = marks_report(paper, alpha)
-
-    n_runs = len(runs)
-    smoke = runs["smoke"].astype(bool) if n_runs else pd.Series(dtype=bool)
-    status = runs["status"].value_counts().to_dict() if n_runs else {}
-    from experiments.records import git_commit
-
-    git = git_commit()
-    lines = [
-        "# Reproduction report: ELA, DLA and DIA", "",
-        f"Generated {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC from `{runs_dir}` "
-        f"(checkout {str(git.get('commit') or 'unknown')[:12]}{', modified' if git.get('dirty') else ''}). "
-        f"Runs found: {n_runs} ({int((~smoke).sum()) if n_runs else 0} full-scale, {int(smoke.sum()) if n_runs else 0} "
-        f"smoke); status: " + (", ".join(f"{k} {v}" for k, v in sorted(status.items())) or "none") + ".",
-        "",
-    ]
-    if n_runs and smoke.all():
-        lines += [f"> **{SMOKE_BANNER}.** Only smoke-scale runs exist: the tables show them (marked †), "
-                  "but no verdict counts them.", ""]
-    elif not n_runs:
-        lines += ["> No run records yet: the tables show the papers' numbers and 'not yet run'.", ""]
-    counts = summary["verdict"].value_counts().to_dict()
-    pcounts = summary["paper_verdict"].value_counts().to_dict()
-    per_paper = verdict_counts(summary)
-    lines += [
-        f"Our accuracies: the {which} test accuracy over epochs of each run (the released code reports the best).",
-        "Verdicts: " + ", ".join(f"{k}: {counts.get(k, 0)}" for k in ("supported", "not supported", "not yet run"))
-        + f" (of {len(summary)} claims).",
-        "The papers' own numbers (no runs needed): " + ", ".join(f"{k}: {pcounts.get(k, 0)}" for k in PAPER_VERDICTS)
-        + " (" + "; ".join(f"{k.upper()} " + " / ".join(str(int(r[v])) for v in PAPER_VERDICTS)
-                           for k, r in per_paper.iterrows()) + ").", "",
-        "## Claims and verdicts", "",
-        md_table(["claim", "paper", "what the paper claims", "where", "verdict", "evidence",
-                  "the paper's own evidence"],
-                 [[r["claim"], r["paper"].upper(), r["text"], r["source"], f"**{r['verdict']}**", r["coverage"],
-                   _paper_verdict_cell(r)]
-                  for r in summary.to_dict("records")]),
-        "",
-        "A comparison counts when both arms have 2 or more finished full-scale runs; a claim is supported when "
-        "every comparison run supports it (DIA Table III's 'most SAMs': more than half), with Welch p-values "
-        f"Holm-corrected within the claim at alpha = {alpha}. 'seeds/arm': runs per arm a Welch test needs to "
-        "detect the paper's difference with our spread (power 0.8). 'The paper's own evidence': the same "
-        "comparisons tested on the paper's printed mean, std and n (next section).", "",
-    ]
     consistency = cross_paper(paper, alpha)
+    lines = _header_lines(runs_dir, runs) + _claims_lines(summary, which, alpha)
     lines += paper_evidence_section(summary, paper, alpha, consistency)
     for paper_key in ("ela", "dla", "dia"):
         lines += [f"## {PAPER_NAMES[paper_key]}", ""]
         for claim in [c for c in CLAIMS if c.paper == paper_key]:
-            s = summary[summary["claim"] == claim.id].iloc[0]
-            ev = evidence[evidence["claim"] == claim.id]
-            lines += [f"### {claim.id}: {s['verdict']}", "", f"{claim.text} ({claim.source}.)", "",
-                      f"Evidence: {s['coverage']}." + (f" {claim.note}." if claim.note else ""), "",
-                      f"The paper's own evidence: **{s['paper_verdict']}** ({s['paper_coverage']})."
-                      + (f" Not testable: {s['paper_reason']}." if s["paper_reason"] else ""), ""]
-            run_ev = ev[ev["result"] != "not yet run"]
-            shown = run_ev if len(run_ev) else ev
-            if len(run_ev) < len(ev) and len(run_ev):
-                lines += [f"({len(ev) - len(run_ev)} comparisons not yet run are not listed.)", ""]
-            lines += [_evidence_table(shown, claim.kind), ""]
-            tested = ev[ev["paper_result"] != "cannot be tested"]
-            if len(tested):
-                lines += ["In the paper's own numbers:", "", _paper_evidence_table(tested), ""]
-
-    lines += ["## Rebuilt tables", "",
-              f"Each paper table with our numbers beside the published ones, in `{tables_dir}` "
-              "(Markdown and LaTeX).", ""]
-    trows = []
-    rel = os.path.relpath(tables_dir, out.parent)
-    for (p, t), part in cmp.groupby(["paper", "table"], sort=False):
-        tid = table_id(p, t)
-        trows.append([f"[{tid}]({rel}/{tid}.md)", TABLE_TITLES.get(tid, tid), len(part), int((part["ours_n"] > 0).sum()),
-                      int((part["status"] == "compared").sum()), int((part["status"] == "not yet run").sum()),
-                      int(((part["p_holm"] < alpha) & ~part["smoke"]).sum()), "yes" if part["smoke"].any() else ""])
-    lines += [md_table(["table", "title", "rows", "with our runs", "tested vs paper", "not yet run",
-                        "ours differs from paper (Holm p < α)", "smoke cells"], trows), ""]
-    differ = cmp[(cmp["p_holm"] < alpha) & ~cmp["smoke"]]
-    if len(differ):
-        lines += ["Rows where our mean differs significantly from the paper's (Welch, Holm within the table):", ""]
-        lines += [md_table(["table", "row", "dataset", "paper", "ours", "Δ", "p Holm"],
-                           [[table_id(r["paper"], r["table"]), r["row"], r["dataset"], r["paper_mean_str"],
-                             _num(r["ours_mean"]), _num(r["delta"], signed=True), fmt_p(r["p_holm"])]
-                            for r in differ.to_dict("records")]), ""]
-
-    lines += ["## The papers' significance marks, recomputed", "",
-              "DIA prints '*' where a two-sample Student's t-test against DIA-LSTM (Table III: against the same "
-              "SAM without DIA) gives p < 0.05. Recomputed from the printed mean, std and n "
-              "(`analysis.stats.recompute_marks`); 'p over rounding' is the range of p over the rounding of the "
-              "printed numbers, 'robust' whether that range stays on one side of 0.05. ELA (Tables 4, 6, 7) and "
-              "DLA (Tables 1, 4, 5, 6) print mean, std and n but no marks: the tests their claims rest on are in "
-              "the claims above (paper Δ with its Student p).", ""]
-    lines += _marks_section(marks_printed, "Tables that print n (DIA Table III, n = 15)",
-                            "The paper's own marks against its own numbers.")
-    lines += _marks_section(marks_assumed, f"Tables without n (DIA Tables IV, VI, VII, VIII): n assumed {ASSUMED_N}",
-                            f"Sensitivity only: these tables print no n; {ASSUMED_N} is Table III's.")
-
-    lines += ["## Runs", ""]
-    unmatched = _unmatched(runs, paper)
-    if n_runs:
-        unfinished = runs[~runs["status"].isin(["done", "diverged"])]
-        if len(unfinished):
-            lines += [f"Unfinished runs ({len(unfinished)}): "
-                      + ", ".join(f"`{r}` ({s})" for r, s in zip(unfinished["run_name"], unfinished["status"])), ""]
-        if len(unmatched):
-            lines += [f"Runs that match no paper row ({len(unmatched)}; e.g. figure-only settings such as "
-                      "no skip connections, or datasets the papers do not use):", ""]
-            lines += [md_table(["run", "model", "dataset", "variant", "status", "smoke"],
-                               [[r["run_name"], r["model"], r["dataset"], r["variant"] or "—", r["status"],
-                                 "yes" if r["smoke"] else ""] for r in unmatched.to_dict("records")]), ""]
-    else:
-        lines += ["No runs yet. `./reproduce.sh <table> --profile smoke` or `python -m analysis.smoke_runs DIR` "
-                  "make some.", ""]
-    lines += ["## Methods", "",
-              "- Our numbers: mean ± sample std (ddof = 1) over seeds; n = finished runs; diverged runs counted "
-              "separately (the papers print 'nan').",
-              "- Ours against the paper (tables): two-sided two-sample t-tests from summary statistics "
-              "(scipy `ttest_ind_from_stats`), Welch's and Student's; Holm within each table.",
-              "- Claims: Welch's test on per-seed values of our two arms; training-time claims on per-run mean "
-              "epoch times on the same hardware; 'comparable' claims by two one-sided tests (TOST); Holm within "
-              "each claim.",
-              "- The paper's own evidence (`analysis.paper_evidence`): the claim's comparisons from the paper's "
-              "printed mean, std and n (n printed, or the paper's documented run count: see 'Where each table's n "
-              "comes from'), Welch's and Student's t-tests from summary statistics, Welch p Holm-corrected within "
-              "the claim (Student's shown beside); 'comparable' claims by TOST; the papers do not say whether '±' "
-              "is ddof 0 or 1 (sample std assumed).",
-              "- Seeds needed: smallest n per arm whose two-sided Welch test at alpha 0.05 has power 0.8 "
-              "(noncentral t), `analysis.stats.seeds_needed`.", ""]
+            lines += _claim_section(claim, summary, evidence)
+    lines += _tables_lines(cmp, tables_dir, out, alpha) + _marks_lines(paper, alpha)
+    lines += _runs_lines(runs, paper) + METHODS_LINES
     text = "\n".join(lines)
     out.write_text(text)
     html_path = None
@@ -434,8 +435,8 @@ def build_report(runs_dir: str | Path = "runs", *, out: str | Path = ROOT / "res
         html_path = out.with_suffix(".html")
         html_path.write_text(_md_to_html(text, "Reproduction report"))
     return {"report": out, "html": html_path, "tables": table_paths, "figures": figure_paths, "summary": summary,
-            "evidence": evidence, "comparison": cmp, "marks": (marks_printed, marks_assumed),
-            "paper_counts": per_paper, "cross_paper": consistency}
+            "evidence": evidence, "comparison": cmp, "marks": marks_report(paper, alpha),
+            "paper_counts": verdict_counts(summary), "cross_paper": consistency}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,7 @@ The papers do not say whether their "+-" is ddof=1 or ddof=0; at n = 15 the two 
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -220,58 +220,8 @@ def recompute_marks(paper_df: pd.DataFrame, reference: str = "dia", alpha: float
     ``robust`` is False where the rounding range of p straddles alpha.
     """
     df = paper_df.reset_index(drop=True).astype(str)
-    out = []
-    for _, group in df.groupby(_GROUP, sort=False):
-        models = group.model.tolist()
-        for _, row in group.iterrows():
-            rec = {k: row[k] for k in _GROUP + ["model", "row", "mean", "std", "n"]}
-            rec.update(ref_row="", ref_model="", t=np.nan, p=np.nan, df=np.nan, p_low=np.nan, p_high=np.nan,
-                       n_assumed=False, printed=row.pmark, recomputed="", status="", reason="", robust=np.nan)
-            if row.model == reference or ("dia_" + row.model) in models:
-                rec.update(status="reference", reason="the row the others are tested against")
-                out.append(rec)
-                continue
-            if models.count(reference) == 1:
-                ref = group[group.model == reference].iloc[0]
-            elif row.model.startswith("dia_") and models.count(row.model[len("dia_"):]) == 1:
-                ref = group[group.model == row.model[len("dia_"):]].iloc[0]
-            else:
-                rec.update(status="not_tested", reason="no reference row in its group")
-                out.append(rec)
-                continue
-            rec.update(ref_row=ref.row, ref_model=ref.model)
-            problem = ""
-            m1, m2 = _number(row["mean"]), _number(ref["mean"])
-            if math.isnan(m1) or math.isnan(m2):
-                problem = "accuracy printed as nan (diverged run)"
-            elif not row["std"] or not ref["std"]:
-                problem = "std not printed"
-            n1, n2 = row.n, ref.n
-            if not problem and (not n1 or not n2):
-                if assume_n is None:
-                    problem = "n not printed for this table (pass assume_n to test anyway)"
-                else:
-                    n1, n2 = n1 or str(assume_n), n2 or str(assume_n)
-                    rec["n_assumed"] = True
-            if problem:
-                rec.update(status="cannot", reason=problem)
-                out.append(rec)
-                continue
-            s1, s2, n1, n2 = float(row["std"]), float(ref["std"]), int(n1), int(n2)
-            res = from_stats(m1, s1, n1, m2, s2, n2, equal_var=True)
-            hm = _half_unit(row["mean"]) + _half_unit(ref["mean"])
-            h1, h2 = _half_unit(row["std"]), _half_unit(ref["std"])
-            tiny = 1e-9
-            p_low = from_stats(abs(m1 - m2) + hm, max(s1 - h1, tiny), n1, 0.0, max(s2 - h2, tiny), n2).p
-            p_high = from_stats(max(abs(m1 - m2) - hm, 0.0), s1 + h1, n1, 0.0, s2 + h2, n2).p
-            significant = res.p < alpha
-            rec.update(t=res.t, p=res.p, df=res.df, p_low=p_low, p_high=p_high, n=str(n1),
-                       recomputed="*" if significant else "",
-                       robust=(p_low < alpha) == (p_high < alpha),
-                       status="agree" if significant == (row.pmark == "*") else "disagree")
-            if rec["n_assumed"]:
-                rec["reason"] = f"n assumed = {assume_n}"
-            out.append(rec)
+    out = [_mark_row(row, group, reference, alpha, assume_n)
+           for _, group in df.groupby(_GROUP, sort=False) for _, row in group.iterrows()]
     result = pd.DataFrame(out)
     result["p_holm"] = np.nan
     for _, idx in result.groupby(["paper", "table"]).groups.items():
@@ -279,3 +229,61 @@ def recompute_marks(paper_df: pd.DataFrame, reference: str = "dia", alpha: float
         if tested:
             result.loc[tested, "p_holm"] = holm(result.loc[tested, "p"].to_numpy(), alpha)[0]
     return result
+
+
+def _mark_reference(row: pd.Series, group: pd.DataFrame, reference: str) -> pd.Series | str:
+    """The row ``row`` is tested against, or why there is none ('reference' / 'not_tested')."""
+    models = group.model.tolist()
+    if row.model == reference or ("dia_" + row.model) in models:
+        return "reference"
+    if models.count(reference) == 1:
+        return group[group.model == reference].iloc[0]
+    if row.model.startswith("dia_") and models.count(row.model[len("dia_"):]) == 1:
+        return group[group.model == row.model[len("dia_"):]].iloc[0]
+    return "not_tested"
+
+
+def _mark_problem(row: pd.Series, ref: pd.Series, assume_n: int | None) -> tuple[str, str, str, bool]:
+    """(why the pair cannot be tested or '', n of the row, n of the reference, n assumed)."""
+    n1, n2 = row.n, ref.n
+    if math.isnan(_number(row["mean"])) or math.isnan(_number(ref["mean"])):
+        return "accuracy printed as nan (diverged run)", n1, n2, False
+    if not row["std"] or not ref["std"]:
+        return "std not printed", n1, n2, False
+    if n1 and n2:
+        return "", n1, n2, False
+    if assume_n is None:
+        return "n not printed for this table (pass assume_n to test anyway)", n1, n2, False
+    return "", n1 or str(assume_n), n2 or str(assume_n), True
+
+
+def _mark_row(row: pd.Series, group: pd.DataFrame, reference: str, alpha: float,
+              assume_n: int | None) -> dict[str, Any]:
+    """One row of ``recompute_marks``: the Student's test against its reference, the p range
+    over the rounding of the printed numbers, and whether the printed mark agrees."""
+    rec = {k: row[k] for k in _GROUP + ["model", "row", "mean", "std", "n"]}
+    rec.update(ref_row="", ref_model="", t=np.nan, p=np.nan, df=np.nan, p_low=np.nan, p_high=np.nan,
+               n_assumed=False, printed=row.pmark, recomputed="", status="", reason="", robust=np.nan)
+    ref = _mark_reference(row, group, reference)
+    if isinstance(ref, str):
+        why = "the row the others are tested against" if ref == "reference" else "no reference row in its group"
+        return {**rec, "status": ref, "reason": why}
+    rec.update(ref_row=ref.row, ref_model=ref.model)
+    problem, n1, n2, assumed = _mark_problem(row, ref, assume_n)
+    if problem:
+        return {**rec, "status": "cannot", "reason": problem}
+    m1, m2 = _number(row["mean"]), _number(ref["mean"])
+    s1, s2, n1, n2 = float(row["std"]), float(ref["std"]), int(n1), int(n2)
+    res = from_stats(m1, s1, n1, m2, s2, n2, equal_var=True)
+    hm = _half_unit(row["mean"]) + _half_unit(ref["mean"])
+    h1, h2 = _half_unit(row["std"]), _half_unit(ref["std"])
+    tiny = 1e-9
+    p_low = from_stats(abs(m1 - m2) + hm, max(s1 - h1, tiny), n1, 0.0, max(s2 - h2, tiny), n2).p
+    p_high = from_stats(max(abs(m1 - m2) - hm, 0.0), s1 + h1, n1, 0.0, s2 + h2, n2).p
+    significant = res.p < alpha
+    rec.update(t=res.t, p=res.p, df=res.df, p_low=p_low, p_high=p_high, n=str(n1), n_assumed=assumed,
+               recomputed="*" if significant else "", robust=(p_low < alpha) == (p_high < alpha),
+               status="agree" if significant == (row.pmark == "*") else "disagree")
+    if assumed:
+        rec["reason"] = f"n assumed = {assume_n}"
+    return rec

@@ -22,40 +22,16 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
-__all__ = ["TABLE_TITLES", "SMOKE_BANNER", "DATASET_NAMES", "METRIC_NAMES", "table_markdown", "table_latex",
+from experiments.data import DATASETS
+
+__all__ = ["table_title", "SMOKE_BANNER", "DATASET_NAMES", "METRIC_NAMES", "table_markdown", "table_latex",
            "write_tables", "rebuild_table", "md_table", "fmt_p", "ours_cell", "paper_cell", "table_id"]
 
 SMOKE_MARK, RECIPE_MARK = "†", "‡"
 SMOKE_BANNER = "SMOKE RUN — not comparable with the paper"
 
-TABLE_TITLES = {
-    "ela.table1": "ELA Table 1: top-1 accuracy (%) with ResNet backbones on CIFAR-10 and CIFAR-100",
-    "ela.table2": "ELA Table 2: top-1 / top-5 accuracy (%) on ImageNet-1K, ResNet-50 and ResNet-101",
-    "ela.table3": "ELA Table 3: training time per epoch (hours) on ImageNet-1K",
-    "ela.table4": "ELA Table 4: EBQM against threshold-based and fixed layer pruning, CIFAR-100",
-    "ela.table6": "ELA Table 6: distributions in EBQM, CIFAR-100",
-    "ela.table7": "ELA Table 7 (appendix): quantile mappings, CIFAR-100",
-    "dla.table1": "DLA Table 1: testing accuracy (%) on CIFAR-10 and CIFAR-100",
-    "dla.table2": "DLA Table 2: top-1 / top-5 accuracy (%) on ImageNet-1K",
-    "dla.table4": "DLA Table 4: recurrent blocks in DLA-L-110, CIFAR-100",
-    "dla.table5": "DLA Table 5: the function applied to c^{m-1} in the DSU, CIFAR-100",
-    "dla.table6": "DLA Table 6: recurrent blocks in LII (the DIANet arrangement), CIFAR-100",
-    "dia.table3": "DIA Table III: self-attention modules with and without DIA, CIFAR-10/100 (n = 15)",
-    "dia.table4": "DIA Table IV: self-attention modules against DIA-LSTM on CIFAR-100",
-    "dia.table6": "DIA Table VI: self-attention modules against DIA-LSTM on STL-10",
-    "dia.table7": "DIA Table VII: self-attention modules against DIA-LSTM on mini-ImageNet",
-    "dia.table8": "DIA Table VIII: self-attention modules against DIA-LSTM on ImageNet",
-    "dia.table11": "DIA Table XI: chest X-ray pneumonia classification (n = 15)",
-    "dia.table12": "DIA Table XII: reduction ratio, ResNet164 on CIFAR-100",
-    "dia.table13": "DIA Table XIII: SENet and DIA-LSTM at different depths, CIFAR-100",
-    "dia.table14": "DIA Table XIV: output activation and stacked cells of DIANet164, CIFAR-100",
-    "dia.table15": "DIA Table XV: DIA-LSTM removed from one stage of ResNet164, CIFAR-100",
-    "dia.table16": "DIA Table XVI: training without BatchNorm on CIFAR-100 ('nan' = numerical explosion)",
-    "dia.table17": "DIA Table XVII: training without data augmentation, ResNet164",
-}
-DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet-1K", "stl10": "STL-10",
-                 "miniimagenet": "mini-ImageNet", "chestxray": "chest X-ray", "fashionmnist": "Fashion-MNIST",
-                 "fake": "FakeData"}
+#: How the tables and the report name each dataset: the dataset registry's ``table_name``.
+DATASET_NAMES = {name: spec.table_name for name, spec in DATASETS.items()}
 METRIC_NAMES = {"top1": "top-1 accuracy (%)", "top5": "top-5 accuracy (%)",
                 "epoch_time_h": "training time per epoch (h)", "acc_pneumonia": "accuracy, pneumonia (%)",
                 "acc_normal": "accuracy, normal (%)", "acc_all": "accuracy, all (%)"}
@@ -65,6 +41,13 @@ HEADERS = ["row", "paper (mean ± std, n)", "ours (mean ± std, n)", "Δ (ours �
 
 def table_id(paper: str, table: str) -> str:
     return f"{paper}.{table}"
+
+
+def table_title(tid: str) -> str:
+    """The title of a paper table: the registry's (``experiments.tables``), else its id."""
+    from experiments.tables import TABLE_IDS, get_table
+
+    return get_table(tid).title if tid in TABLE_IDS else tid
 
 
 def _finite(x: Any) -> bool:
@@ -215,7 +198,7 @@ def table_markdown(cmp: pd.DataFrame, which: str = "best") -> str:
     """One paper table (the rows of ``compare`` for one paper and table) as Markdown."""
     paper, table = cmp["paper"].iloc[0], cmp["table"].iloc[0]
     tid = table_id(paper, table)
-    out = [f"# {TABLE_TITLES.get(tid, tid)}", ""]
+    out = [f"# {table_title(tid)}", ""]
     if cmp["smoke"].any():
         out += [f"> **{SMOKE_BANNER}.** Cells marked {SMOKE_MARK} come from smoke-scale runs.", ""]
     n_run = int((cmp["ours_n"] > 0).sum())
@@ -257,7 +240,7 @@ def table_latex(cmp: pd.DataFrame, which: str = "best") -> str:
     if cmp["smoke"].any():
         lines.append(f"% {SMOKE_BANNER}")
     lines += [r"\begin{table}[t]", r"\centering", r"\small",
-              rf"\caption{{{latex_escape(TABLE_TITLES.get(tid, tid))}}}", rf"\label{{tab:repro-{paper}-{table}}}",
+              rf"\caption{{{latex_escape(table_title(tid))}}}", rf"\label{{tab:repro-{paper}-{table}}}",
               r"\begin{tabular}{l" + "l" * (ncol - 1) + "}", r"\toprule"]
     if cmp["smoke"].any():
         lines.append(rf"\multicolumn{{{ncol}}}{{l}}{{\textbf{{{latex_escape(SMOKE_BANNER)}}}}} \\")

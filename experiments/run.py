@@ -44,6 +44,7 @@ from .engine import Callback, EpochSampler, Progress, TrainResult, evaluate, mix
 from .params import count_macs
 from .recipes import Recipe
 from .records import as_json, atomic_torch_save, atomic_write_json, environment, git_commit, read_json
+from .tables import planned_rows
 
 __all__ = ["run", "build_model", "FINAL_STATUSES", "main", "RunPaths", "PartialEpoch", "TrainState", "Training",
            "build_training", "resume", "train_loop"]
@@ -377,6 +378,9 @@ def base_record(tr: Training) -> dict[str, Any]:
         "params": tr.params, "macs_per_image": tr.macs,  # as built; macs_per_image_final: after pruning
         "execution": {"fast_path": fast, "bf16_autocast": tr.amp, "channels_last": fast and cfg.channels_last,
                       "compile": cfg.compile, "deterministic": cfg.deterministic},
+        # every printed row of every table that plans this run (outside the hash): the
+        # analysis joins the record to the papers' numbers on it
+        "planned": planned_rows(cfg),
     }
 
 

@@ -335,7 +335,7 @@ def test_report_without_records(tmp_path):
 
 
 def test_cli_report_subcommand(fixture_runs, tmp_path, capsys):
-    from experiments.cli import main
+    from cli import main
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -357,7 +357,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def smoke_runs(tmp_path_factory):
-    from analysis.smoke_runs import make_smoke_runs
+    from experiments.smoke_runs import make_smoke_runs
 
     root = tmp_path_factory.getbasetemp() / "analysis-smoke-runs"  # shared with test_notebooks.py
     make_smoke_runs(root)
@@ -453,3 +453,53 @@ def test_flops_column_and_readings_rebuilt_from_records(tmp_path):
     t7 = (tmp_path / "tables" / "ela.table7.md").read_text()
     assert "Readings of the paper behind these rows (experiments/tables/ela_table7.py)" in t7
     assert "calibration='ebqm_fraction'" in t7
+
+
+# --------------------------------------------------------------------------- planned rows
+def test_planned_rows_name_every_row_a_run_stands_for():
+    """A run lists every printed row that plans it: ELA-56/CIFAR-100 is ELA Table 1's row and
+    the EBQM/Beta rows of Tables 4, 6 and 7 (shared), whatever its seed and scale overrides;
+    a smoke run stands for the rows of both CIFAR datasets; a hand-made run for none."""
+    from experiments.tables import get_table, planned_rows
+
+    ela56 = next(p.cfg for p in get_table("ela.table4").plan("full") if p.rows[0].label == "56 / EBQM")
+    rows = {(e["table"], e["row"], tuple(e["key"])) for e in planned_rows(ela56)}
+    assert rows == {("ela.table1", "ResNet-56 / ELA", ("cifar100", "resnet", 56, "ela", "")),
+                    ("ela.table4", "56 / EBQM", ("cifar100", "resnet", 56, "ela", "pruning=ebqm")),
+                    ("ela.table6", "56 / Beta", ("cifar100", "resnet", 56, "ela", "cdf=beta")),
+                    ("ela.table7", "56 / EBQM", ("cifar100", "resnet", 56, "ela", "qm=ebqm")),
+                    ("ela.fig4", "ResNet-56 / ELA", ("cifar100", "resnet", 56, "ela", ""))}
+    shorter = RunConfig(**{**ela56.to_dict(), "seed": 7, "epochs": 3, "train_subset": 64, "drop_path": 0.1})
+    assert planned_rows(shorter) == planned_rows(ela56)
+    smoke = get_table("ela.table1").plan("smoke")[0]
+    assert {e["key"][0] for e in planned_rows(smoke.cfg) if e["table"] == "ela.table1"} == {"cifar10", "cifar100"}
+    assert planned_rows(RunConfig(model="ela_resnet56", dataset="cifar100", lr=0.05)) == []
+
+
+def test_runs_join_the_rows_they_were_planned_for(tmp_path):
+    """ImageNet SE-ResNet-50 exists twice: bias-free in ELA/DLA Table 2 (the released MRLA/DLA
+    code) and with biases in DIA Table VIII. The settings cannot tell the rows apart (no
+    column names the bias); the planned rows do: each table's SE row gets its own runs."""
+    from experiments.tables.base import RELEASED_IMAGENET_SE
+
+    for s, v in enumerate((70.0, 71.0)):
+        write_record(tmp_path, "se_resnet50_imagenet", "imagenet", s, v, recipe="imagenet",
+                     model_kwargs=dict(RELEASED_IMAGENET_SE))
+    for s, v in enumerate((80.0, 81.0, 82.0)):
+        write_record(tmp_path, "se_resnet50_imagenet", "imagenet", s, v, recipe="imagenet")
+    cmp = compare(load_paper(), load_records(tmp_path))
+    se50 = cmp[(cmp["model"] == "se") & (cmp["depth"] == "50") & (cmp["metric"] == "top1")].set_index(["paper", "table"])
+    assert se50.loc[("ela", "table2"), "ours_n"] == 2 and se50.loc[("ela", "table2"), "ours_mean"] == pytest.approx(70.5)
+    assert se50.loc[("dla", "table2"), "ours_n"] == 2
+    assert se50.loc[("dia", "table8"), "ours_n"] == 3 and se50.loc[("dia", "table8"), "ours_mean"] == pytest.approx(81.0)
+    # the record's own list wins over the registry: a record that names only DIA Table VIII
+    d = write_record(tmp_path / "other", "se_resnet50_imagenet", "imagenet", 0, 90.0, recipe="imagenet",
+                     model_kwargs=dict(RELEASED_IMAGENET_SE))
+    rec = json.loads((d / "record.json").read_text())
+    rec["planned"] = [{"table": "dia.table8", "row": "ResNet50 / SE",
+                       "key": ["imagenet", "resnet_imagenet", 50, "se", ""]}]
+    (d / "record.json").write_text(json.dumps(rec))
+    cmp = compare(load_paper(), load_records(tmp_path / "other"))
+    se50 = cmp[(cmp["model"] == "se") & (cmp["depth"] == "50") & (cmp["metric"] == "top1")].set_index(["paper", "table"])
+    assert se50.loc[("dia", "table8"), "ours_n"] == 1 and se50.loc[("ela", "table2"), "ours_n"] == 0
+

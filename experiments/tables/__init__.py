@@ -11,13 +11,18 @@ See ``base.py`` for what a table is and what the profiles do.
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
+import json
+from typing import Any
 
 from models import ConfigError
 
+from ..config import RunConfig
 from .base import PROFILES, Planned, Row, Table
 
-__all__ = ["TABLE_IDS", "get_table", "resolve", "all_tables", "Table", "Row", "Planned", "PROFILES", "LEAD_PAPER"]
+__all__ = ["TABLE_IDS", "get_table", "resolve", "all_tables", "Table", "Row", "Planned", "PROFILES", "LEAD_PAPER",
+           "planned_rows", "SCALE_FIELDS"]
 
 LEAD_PAPER = "ela"
 
@@ -66,3 +71,38 @@ def get_table(name: str) -> Table:
 
 def all_tables() -> list[Table]:
     return [get_table(t) for t in TABLE_IDS]
+
+
+#: Identity fields a launch may override for every run of a table alike (``--seeds``,
+#: ``--epochs``, ``--train-subset``, ``--test-subset``, ``--drop-path``, ``--amp``): they
+#: change a run's hash, never which printed rows it stands for.
+SCALE_FIELDS = ("seed", "epochs", "train_subset", "test_subset", "drop_path", "amp")
+
+
+def _row_key(cfg: RunConfig) -> str:
+    ident = {k: v for k, v in cfg.identity().items() if k not in SCALE_FIELDS}
+    return json.dumps(ident, sort_keys=True, separators=(",", ":"), default=str)
+
+
+@functools.lru_cache(maxsize=1)
+def _row_index() -> dict[str, tuple[dict[str, Any], ...]]:
+    index: dict[str, dict[tuple, dict[str, Any]]] = {}
+    for table in all_tables():
+        for profile in PROFILES:
+            for row in table.rows:
+                entry = {"table": table.id, "row": row.label, "key": list(row.key)}
+                index.setdefault(_row_key(row.config(profile, 0)), {})[(table.id, row.label, row.key)] = entry
+    return {k: tuple(v.values()) for k, v in index.items()}
+
+
+def planned_rows(cfg: RunConfig) -> list[dict[str, Any]]:
+    """Every printed row of every table that plans ``cfg``: ``{"table", "row", "key"}`` with
+    ``key`` = (dataset, backbone, depth, model, variant) as in results/paper/results.csv
+    (``Row.key``). One run can stand for several rows: rows shared between tables (ELA
+    Table 4's EBQM row is ELA Table 1's ELA/CIFAR-100 row) and, at the smoke scale, rows that
+    differ only in the dataset. Seeds and the scale overrides (``SCALE_FIELDS``) are ignored;
+    every other identity field must equal the row's. Empty for a run no table plans (made by
+    hand with ``./reproduce.sh run``). Written into each run's record (``planned``), outside
+    the hash; the analysis joins records to the papers' numbers on it.
+    """
+    return [dict(e, key=list(e["key"])) for e in _row_index().get(_row_key(cfg), ())]

@@ -208,22 +208,6 @@ class Table:
         that follow from the rows' recipes (DropPath on layer-attention branches)."""
         return self.decisions + tuple(n for n in (_drop_path_reading(self.rows),) if n)
 
-    def describe(self) -> str:
-        lines = [f"{self.id}: {self.title}",
-                 f"  rows: {len(self.rows)} ({len(self.plan('smoke'))} at smoke scale); seeds: {self.seeds} "
-                 f"({self.seeds_note})",
-                 f"  datasets: {', '.join(self.datasets)}; recipes: {', '.join(dict.fromkeys(r.recipe for r in self.rows))}",
-                 f"  metric: {self.metric}"]
-        if self.plots:
-            lines.append(f"  plots: {self.plots}")
-        for r in self.readouts:
-            lines.append(f"  read-out: {r}")
-        for r in self.not_run:
-            lines.append(f"  not run: {r}")
-        for d in self.decisions:
-            lines.append(f"  decision: {d}")
-        return "\n".join(lines)
-
 
 def _drop_path_reading(rows: Sequence[Row]) -> str:
     """DropPath: the released CIFAR script's default is 0, its one published command
