@@ -3,7 +3,7 @@
 #
 # On first use it creates a virtual environment in .venv and installs the pinned
 # requirements (about 1.5 minutes and 5.5 GB: torch's CUDA build), then dispatches the
-# subcommand to `python -m experiments.cli`. `./reproduce.sh --help` lists subcommands.
+# subcommand to `python cli.py`. `./reproduce.sh --help` lists subcommands.
 #
 # REPRO_PYTHON=/path/to/python uses an existing interpreter instead (e.g. a GPU machine
 # or cluster module that already has torch); REPRO_VENV moves the virtual environment.
@@ -63,4 +63,4 @@ if [[ "${1:-}" == setup ]]; then
   exit 0
 fi
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
-exec "$PY" -m experiments.cli "$@"
+exec "$PY" "$ROOT/cli.py" "$@"

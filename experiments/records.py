@@ -14,6 +14,7 @@ import torch
 
 __all__ = ["atomic_write_json", "atomic_write_text", "as_json", "atomic_torch_save", "read_json", "environment", "git_commit"]
 
+#: The repository root (the one place that computes it).
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -1,7 +1,7 @@
 """A handful of real, tiny training runs whose records exercise every analysis: the tests'
 and notebooks' fixture, and a quick demo on a machine without the papers' datasets.
 
-    python -m analysis.smoke_runs /tmp/demo-runs      # about 15 s on one CPU core
+    python -m experiments.smoke_runs /tmp/demo-runs      # about 15 s on one CPU core
     REPRO_RUNS=/tmp/demo-runs ./reproduce.sh report --out /tmp/report.md
 
 Each run is an ordinary ``experiments.run`` run at the smoke scale (records labelled
@@ -47,8 +47,8 @@ def make_smoke_runs(out_root: str | Path, *, specs: Sequence[dict[str, Any]] = S
     """
     import torch
 
-    from experiments.config import RunConfig
-    from experiments.run import RECORD, run
+    from .config import RunConfig
+    from .run import RECORD, run
 
     before = torch.get_num_threads()
     if threads:
@@ -70,7 +70,7 @@ def make_smoke_runs(out_root: str | Path, *, specs: Sequence[dict[str, Any]] = S
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m analysis.smoke_runs", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m experiments.smoke_runs", description=__doc__.splitlines()[0])
     p.add_argument("out_root", help="folder for the run folders")
     p.add_argument("--dataset", default="fake", help="fake (default) or fashionmnist (needs --data-root)")
     p.add_argument("--data-root", default="data")

@@ -1,12 +1,13 @@
-"""The training-throughput benchmark (experiments/bench.py) on the CPU with tiny settings, the
+"""The training-throughput benchmark (experiments/bench/, summaries by analysis/bench_report.py) on the CPU with tiny settings, the
 ELA Fig. 4 table from hand-made records (exact % arithmetic), and the target summary."""
 import json
 from pathlib import Path
 
 import pytest
 
+import cli
 from analysis import bench_report
-from experiments import bench, cli
+from experiments import bench
 
 RECORD_KEYS = {
     "kind", "model", "family", "depth", "pipeline", "variant", "device", "batch_size", "images_per_s",

@@ -2,12 +2,12 @@
 import subprocess
 import sys
 
-from experiments.cli import main
+from cli import main
 from experiments.params import ROOT, agrees, params_report
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "experiments.cli", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT,
                           capture_output=True, text=True)
 
 

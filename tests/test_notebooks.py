@@ -39,7 +39,7 @@ def kernel(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def smoke_runs(tmp_path_factory):
-    from analysis.smoke_runs import make_smoke_runs
+    from experiments.smoke_runs import make_smoke_runs
 
     root = tmp_path_factory.getbasetemp() / "analysis-smoke-runs"  # shared with test_analysis.py
     make_smoke_runs(root)

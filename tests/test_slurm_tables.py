@@ -30,7 +30,7 @@ TABLE = "ela.fig2b"  # smoke: ResNet-20 / MRLA-B-20 / MRLA-L-20 first, small and
 
 
 def cli(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "experiments.cli", *args], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=timeout)
 
 

@@ -59,7 +59,7 @@ EXPECTED = {
 
 def cli(*args, timeout=900):
     env = dict(os.environ, OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))  # as run_local does
-    return subprocess.run([sys.executable, "-m", "experiments.cli", *args], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=timeout, env=env)
 
 
@@ -218,7 +218,7 @@ def test_cluster_profiles_to_submitit_parameters():
 
 
 def test_list_shows_tables_and_still_models(capsys):
-    from experiments.cli import main
+    from cli import main
 
     assert main(["list"]) == 0
     out = capsys.readouterr().out
@@ -240,7 +240,7 @@ def test_every_table_runs_at_smoke_scale(table_id, smoke_root, capsys):
     """The first run of each table, really trained (tiny subsets), recorded as smoke; the
     command line in this process (the debug executor: the subprocess executor is tested by
     the local-executor tests), so 31 tables cost no interpreter start-ups."""
-    from experiments.cli import main
+    from cli import main
 
     rc = main([table_id, "--profile", "smoke", "--executor", "debug", "--limit", "1", "--train-subset", "16",
                "--test-subset", "16", "--out-root", str(smoke_root)])
@@ -251,6 +251,9 @@ def test_every_table_runs_at_smoke_scale(table_id, smoke_root, capsys):
     rec = json.loads((plan.cfg.run_dir / "record.json").read_text())
     assert rec["status"] in ("done", "diverged") and rec["smoke"] is True and rec["config"]["scale"] == "smoke"
     assert rec["config"]["dataset"] == "fashionmnist" and rec["epochs_total"] == 3
+    # the record names the printed rows it stands for (outside the hash; docs/architecture.md)
+    assert {(e["table"], e["row"], tuple(e["key"])) for e in rec["planned"]} >= {
+        (table_id, r.label, r.key) for r in plan.rows}
     assert main(["status", table_id, "--profile", "smoke", "--out-root", str(smoke_root), "--train-subset", "16",
                  "--test-subset", "16"]) == 0
     status = capsys.readouterr().out
@@ -291,7 +294,7 @@ def test_cost_uses_measured_gpu_epoch_times(tmp_path, monkeypatch):
            "environment": {"device": "cuda:0", "gpu": "NVIDIA H100"}}
     (tmp_path / "h100").mkdir()
     (tmp_path / "h100" / "x.json").write_text(json.dumps(rec))
-    monkeypatch.setattr(launch, "BENCH_DIR", tmp_path)
+    monkeypatch.setattr(launch.cost, "BENCH_DIR", tmp_path)
     est = launch.estimate(plans)
     # 180 epochs x 10 s, plus the test pass (10k images at a third of the training cost per image)
     assert est.per_run_h[0] == pytest.approx(180 * 10.0 * (1 + 10_000 / 150_000) / 3600)
@@ -342,7 +345,7 @@ def test_drop_path_reading_and_override():
     assert {float(m.drop_prob) for m in net.modules() if type(m).__name__ == "DropPath"} <= {0.0}
     net = build_model(ela, 100, 3, 0.2, 0.0)
     assert {float(m.drop_prob) for m in net.modules() if type(m).__name__ == "DropPath"} == {0.2}
-    res = subprocess.run([sys.executable, "-m", "experiments.cli", "table1", "--dry-run", "--drop-path", "0"],
+    res = subprocess.run([sys.executable, "-m", "cli", "table1", "--dry-run", "--drop-path", "0"],
                          capture_output=True, text=True, cwd=ROOT)
     assert res.returncode == 0, res.stderr
 

@@ -12,10 +12,11 @@ import torch
 
 from models import ConfigError
 
+from ..records import ROOT
+
 __all__ = ["Settings", "split_name", "host_tag", "record_path", "table_models", "plan", "ROOT", "EPOCH_IMAGES",
            "PIPELINES", "TABLES", "FULL", "QUICK", "ELA_PRUNING"]
 
-ROOT = Path(__file__).resolve().parents[2]
 EPOCH_IMAGES = 50_000  # one CIFAR-10/100 training epoch
 PIPELINES = ("reference", "fast")
 #: The tables whose rows make the default model set.

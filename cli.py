@@ -16,7 +16,7 @@ import sys
 
 from models import ConfigError
 
-from .params import PAPERS, ROOT
+from experiments.params import PAPERS, ROOT
 
 EPILOG = """\
 subcommands:
@@ -77,7 +77,7 @@ def _cmd_list(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _cmd_params(args: argparse.Namespace, extra: list[str]) -> int:
-    from .params import params_report
+    from experiments.params import params_report
 
     import pandas as pd
 
@@ -92,7 +92,8 @@ def _cmd_params(args: argparse.Namespace, extra: list[str]) -> int:
     return 1 if args.strict and unexplained.any() else 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def _top_parser() -> argparse.ArgumentParser:
+    """The top-level help and the options of the small subcommands (list, params)."""
     parser = argparse.ArgumentParser(
         prog="./reproduce.sh",
         description="Reproduce the ELA, DLA and DIA papers' tables and figures.",
@@ -113,43 +114,47 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-flops", action="store_true", help="skip FLOP counting (faster)")
     p.add_argument("--csv", help="also write the report to this CSV file")
     p.add_argument("--strict", action="store_true", help="exit 1 on an unexplained MISMATCH or a MISSING model")
-
     sub.add_parser("status", help="per-run state of a table (done/running/failed/missing)", add_help=False)
     sub.add_parser("<table>", help="run a paper table: ela.table1 ... (see `list`)", add_help=False)
+    return parser
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "report":  # analysis/report.py parses its own options
-        from analysis.report import main as report_main
 
-        return report_main(argv[1:])
-    if argv and argv[0] == "bench":  # experiments/bench.py parses its own options
-        from .bench import main as bench_main
-
-        return _guard(lambda: bench_main(argv[1:]))
-    if argv and not argv[0].startswith("-") and argv[0] not in KNOWN:
-        return _guard(lambda: _cmd_table(argv))
-    if argv and argv[0] == "status":
-        return _guard(lambda: _cmd_status(argv[1:]))
-    args, extra = parser.parse_known_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
-    if args.command == "run":
-        from .run import main as run_main
-
-        return run_main(extra)
-    if extra and args.command != "test":
-        parser.error(f"unrecognised arguments: {' '.join(extra)}")
-    handler = {"test": _cmd_test, "list": _cmd_list, "params": _cmd_params}[args.command]
-    try:
+def _small(handler):
+    """A subcommand whose options the top-level parser knows (test, list, params)."""
+    def cmd(argv: list[str]) -> int:
+        parser = _top_parser()
+        args, extra = parser.parse_known_args([handler.__name__.removeprefix("_cmd_"), *argv])
+        if extra and args.command != "test":
+            parser.error(f"unrecognised arguments: {' '.join(extra)}")
         return handler(args, extra)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return cmd
+
+
+def _cmd_run(argv: list[str]) -> int:
+    from experiments.run import main as run_main
+
+    return run_main(argv)
+
+
+def _cmd_report(argv: list[str]) -> int:
+    from analysis.report import main as report_main
+
+    return report_main(argv)
+
+
+def _cmd_bench(argv: list[str]) -> int:
+    """experiments.bench measures (and parses its own options); analysis.bench_report then
+    writes the summaries from the records."""
+    from analysis.bench_report import report as bench_report
+    from experiments.bench import run as bench_run
+
+    done = bench_run(argv)
+    if done.report:
+        bench_report(done.folder, started=done.started)
+    return done.rc
 
 
 # --------------------------------------------------------------------------- paper tables
-KNOWN = ("test", "list", "params", "run", "status", "bench", "report")
 EXECUTORS = ("local", "slurm", "debug")
 
 
@@ -163,7 +168,7 @@ def _guard(fn) -> int:
 
 def _selection_args(p: argparse.ArgumentParser) -> None:
     """Options that decide WHICH runs (shared by a table command and `status`)."""
-    from .tables import PROFILES
+    from experiments.tables import PROFILES
 
     p.add_argument("table", help="ela.table1 ... dia.fig15 (`./reproduce.sh list`); bare `table1` = ELA's")
     p.add_argument("--profile", choices=PROFILES, default="full",
@@ -211,8 +216,8 @@ def _table_parser() -> argparse.ArgumentParser:
 
 
 def _plans(args):
-    from . import launch
-    from .tables import get_table, resolve
+    from experiments import launch
+    from experiments.tables import get_table, resolve
 
     table_id, note = resolve(args.table)
     if note:
@@ -226,7 +231,7 @@ def _plans(args):
 
 
 def _cmd_table(argv: list[str]) -> int:
-    from . import launch
+    from experiments import launch
 
     args = _table_parser().parse_args(argv)
     table, plans, sdir = _plans(args)
@@ -296,7 +301,7 @@ def _cost(h: float, device: str) -> str:
 
 
 def _dry_run(table, plans, sdir, args) -> int:
-    from . import launch
+    from experiments import launch
 
     est = launch.estimate(plans, sdir.parent / "macs_cache.json")
     print(f"{'#':>4}  {'state':9s} {'epochs':>6} {'est.':>9}  run (printed rows, seed)")
@@ -304,7 +309,7 @@ def _dry_run(table, plans, sdir, args) -> int:
         rec = launch.read_record(p.cfg)
         state = rec.get("status", "") if rec else "-"
         print(f"{i:4d}  {state:9s} {p.cfg.effective_recipe().epochs:6d} {_hours(h):>9}  {p.cfg.run_name}  "
-              f"({launch._labels(p)}, seed {p.cfg.seed})")
+              f"({launch.row_labels(p)}, seed {p.cfg.seed})")
     done = sum(1 for p in plans if (launch.read_record(p.cfg) or {}).get("status") in launch.FINAL)
     left = sum(h for p, h in zip(plans, est.per_run_h)
                if (launch.read_record(p.cfg) or {}).get("status") not in launch.FINAL)
@@ -331,7 +336,7 @@ def _dry_run(table, plans, sdir, args) -> int:
 def _cmd_status(argv: list[str]) -> int:
     import csv
 
-    from . import launch
+    from experiments import launch
 
     p = argparse.ArgumentParser(prog="./reproduce.sh status",
                                 description="Per run of a table: done, running, queued, failed (with the log), "
@@ -345,7 +350,7 @@ def _cmd_status(argv: list[str]) -> int:
     for i, s in enumerate(states, 1):
         extra = "  ".join(x for x in (s.detail, f"job {s.job_id}" if s.job_id else "", f"log: {s.log}" if s.log else "")
                           if x)
-        print(f"{i:4d}  {s.state:10s} {s.planned.cfg.run_name}  ({launch._labels(s.planned)}, seed "
+        print(f"{i:4d}  {s.state:10s} {s.planned.cfg.run_name}  ({launch.row_labels(s.planned)}, seed "
               f"{s.planned.cfg.seed})  {extra}")
     counts: dict[str, int] = {}
     for s in states:
@@ -361,7 +366,7 @@ def _cmd_status(argv: list[str]) -> int:
                 rec, cfg = s.record or {}, s.planned.cfg
                 fin, best = rec.get("final") or {}, rec.get("best") or {}
                 eps = [e["epoch_time_s"] for e in rec.get("epochs", [])]
-                w.writerow([table.id, args.profile, cfg.run_name, launch._labels(s.planned), cfg.model, cfg.dataset,
+                w.writerow([table.id, args.profile, cfg.run_name, launch.row_labels(s.planned), cfg.model, cfg.dataset,
                             cfg.seed, s.state, fin.get("test_top1", ""), best.get("test_top1", ""),
                             fin.get("test_top5", ""), rec.get("epochs_done", ""),
                             f"{sum(eps) / len(eps):.3f}" if eps else "", s.job_id, s.log, str(cfg.run_dir)])
@@ -370,7 +375,7 @@ def _cmd_status(argv: list[str]) -> int:
 
 
 def _list_tables() -> int:
-    from .tables import all_tables
+    from experiments.tables import all_tables
 
     print(f"{'table':12s} {'kind':6s} {'rows':>4} {'seeds':>5} {'runs':>5} {'smoke':>5}  title")
     distinct = set()
@@ -383,6 +388,27 @@ def _list_tables() -> int:
           f"smoke = runs at smoke scale (1 seed). {len(distinct)} distinct full runs in all.\n"
           f"`./reproduce.sh <table> --dry-run` shows a table's runs and cost; `list models` lists the models.")
     return 0
+
+# --------------------------------------------------------------------------- entry
+#: subcommand -> function(argv) -> exit code; any other first word names a paper table
+COMMANDS = {
+    "test": _small(_cmd_test), "list": _small(_cmd_list), "params": _small(_cmd_params),
+    "run": _cmd_run, "report": _cmd_report, "bench": _cmd_bench, "status": _cmd_status,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0].startswith("-"):
+        parser = _top_parser()
+        parser.parse_known_args(argv)  # --help prints the help and exits here
+        parser.print_help()
+        return 2
+    command = COMMANDS.get(argv[0])
+    if command is None:
+        return _guard(lambda: _cmd_table(argv))
+    return _guard(lambda: command(argv[1:]))
+
 
 if __name__ == "__main__":
     sys.exit(main())
