@@ -16,7 +16,13 @@ imagenet       1000   3      224   root/train/, root/val/ (folders)   1,281,167 
 miniimagenet   100    3      224   root/train/, root/val/ (folders)   50,000 / 10,000
 chestxray      2      3      224   root/train/, root/test/ (folders)  5,216 / 624
 fake           10     3      32    nothing (torchvision FakeData)     256 / 256
+coco           80     3      800   root/train2017/, val2017/, annot.  118,287 / 5,000
+fmnistcoco     10     3      160   the same layout (generated)        256 / 64
 =============  =====  =====  ====  =================================  ==================
+
+``coco`` and ``fmnistcoco`` are detection datasets (``experiments.detection``): their splits are
+``(image, target)`` pairs, their transforms joint (``detection_transforms``); ``fmnistcoco`` is
+written by ``python -m experiments.detection.offline <root>``.
 
 Nothing here is downloaded unless ``download=True`` (CIFAR, STL-10, Fashion-MNIST only; the
 project's GPU machines have no network). Missing data raises ``models.ConfigError`` with one
@@ -94,6 +100,7 @@ __all__ = [
     "image_folder_spec",
     "dataset_info",
     "build_transforms",
+    "detection_transforms",
     "crop_flip_transforms",
     "imagenet_transforms",
     "build_datasets",
@@ -489,6 +496,40 @@ def _check_nothing(spec: DatasetSpec, root) -> None:
     """Generated data: nothing to find."""
 
 
+# --------------------------------------------------------------------------- detection (COCO format)
+
+def _load_coco_detection(spec: DatasetSpec, root: Path, *, train, transform, download=False, size=None) -> Dataset:
+    """One split of a COCO 2017 tree as ``experiments.detection.coco.CocoDetectionDataset``:
+    ``(image, target)`` pairs; ``transform`` is applied jointly (``transform(image, target)``)."""
+    from .detection.coco import CocoDetectionDataset
+
+    return CocoDetectionDataset(root, "train" if train else "val", transform, display=spec.display,
+                                how=spec.folders.how if spec.folders else None)
+
+
+def _check_coco_detection(spec: DatasetSpec, root) -> None:
+    """The COCO 2017 layout (image folders and the two instances files) is at ``root``."""
+    from .detection.coco import check_coco
+
+    check_coco(_data_root(root), display=spec.display, **({"how": spec.folders.how} if spec.folders else {}))
+
+
+def detection_transforms(info: DatasetInfo, *, train: bool, augment: bool = True):
+    """Joint image + target transform (``torchvision.transforms.v2``): float image in [0, 1], plus a
+    horizontal flip in training; detectors normalise and resize inside (torchvision's convention)."""
+    from torchvision.transforms import v2 as T
+
+    steps = [T.RandomHorizontalFlip()] if train and augment else []
+    return T.Compose([*steps, T.ToDtype(torch.float32, scale=True)])
+
+
+def _detection_spec(info: DatasetInfo, display: str, how: str, **kw) -> DatasetSpec:
+    """A COCO-format detection dataset (experiments.detection): its default root is ``data/<name>/``.
+    ``info.resolution`` is nominal (detectors take their own input size)."""
+    return DatasetSpec(info, display, _load_coco_detection, None, _check_coco_detection, detection_transforms,
+                       folders=FolderLayout("train2017", "val2017", how), own_root=True, **kw)
+
+
 # --------------------------------------------------------------------------- the datasets
 
 def _small_spec(info: DatasetInfo, display: str, loader: Loader, to_uint8, transforms=crop_flip_transforms,
@@ -529,6 +570,14 @@ for _spec in (
         FolderLayout("train", "test", "the chest_xray folder of Kermany et al. (Mendeley data rscbjbr9sj / Kaggle "
                                       "'chest-xray-pneumonia'), sub-folders NORMAL and PNEUMONIA; copy it there"),
         table_name="chest X-ray"),
+    # detection (experiments.detection): (image, target) pairs in torchvision's detection format
+    _detection_spec(DatasetInfo("coco", 80, 3, 800, IMAGENET_MEAN, IMAGENET_STD, 118_287, 5_000, False),
+                    "COCO 2017", "download train2017.zip, val2017.zip and annotations_trainval2017.zip from "
+                                 "https://cocodataset.org and unzip them there"),
+    _detection_spec(DatasetInfo("fmnistcoco", 10, 3, 160, IMAGENET_MEAN, IMAGENET_STD, 256, 64, False,
+                                ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                                 "Sneaker", "Bag", "Ankle boot")),
+                    "Fashion-MNIST COCO (offline)", "generate it: python -m experiments.detection.offline <root>"),
     # plumbing tests only; small, so the GPU path can be exercised with it too
     DatasetSpec(DatasetInfo("fake", 10, 3, 32, CIFAR_MEAN, CIFAR_STD, 256, 256, True), "FakeData",
                 _load_fake, _fake_uint8, _check_nothing, crop_flip_transforms, synthetic=True),
