@@ -17,6 +17,8 @@ epochs, as the released CIFAR code reports it (official-code.md: the papers' num
 best-of-epochs); ``which='final'`` the last epoch's. Both are in every record. DIA Table
 XI's per-class metrics ``acc_<class>`` (``acc_pneumonia``, ``acc_normal``) read the record's
 per-class accuracies of that same epoch, matched by class-folder name; ``acc_all`` is top-1.
+The detection tables' ``box_*`` / ``mask_*`` metrics read the record's COCO metrics of the
+final evaluation or of the best epoch (``analysis.records``: ``final_box_ap``, ``best_mask_ap75``, ...).
 
 Runs are chosen per row in this order: full-scale runs if any exist, else smoke runs
 (``smoke`` True: shown, never comparable); among them, those trained with the paper's
@@ -32,7 +34,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from .records import STAND_IN_DATASETS, matches
+from .records import DETECTION_METRICS, STAND_IN_DATASETS, matches
 from .stats import from_stats, holm, seeds_needed
 
 __all__ = ["compare", "runs_for", "expected_recipe", "implemented", "number", "COMPARE_COLUMNS"]
@@ -61,6 +63,8 @@ def expected_recipe(row: Mapping[str, Any]) -> str | None:
     """The training preset (``experiments.recipes``) a paper row's number came from, or None
     where no preset is known (DIA's ImageNet-scale tables)."""
     paper, backbone = row.get("paper"), row.get("backbone")
+    if row.get("dataset") == "coco":  # detection: MMDetection's 1x (DLA Sec. 4.2: at batch 8)
+        return "mmdet_1x_b8" if paper == "dla" else "mmdet_1x"
     if paper in ("ela", "dla"):
         return "imagenet" if backbone == "resnet_imagenet" else "cifar"
     if paper == "dia":
@@ -95,6 +99,8 @@ def _value_column(metric: str, which: str) -> str | None:
         return f"{which}_top1"
     if metric in TIME_METRICS:
         return "epoch_time_mean_s"
+    if metric in DETECTION_METRICS:  # COCO box/mask AP of a detection run (box_ap -> best_box_ap)
+        return f"{which}_{metric}"
     return None
 
 

@@ -42,7 +42,7 @@ import pandas as pd
 from experiments.records import ROOT
 
 __all__ = [
-    "RECORD", "STAND_IN_DATASETS", "ROOT", "PAPER_CSV",
+    "RECORD", "STAND_IN_DATASETS", "ROOT", "PAPER_CSV", "DETECTION_METRICS",
     "find_records", "read_record", "paper_keys", "parse_variant", "matches",
     "load_records", "load_curves", "load_ela_decisions", "load_paper", "records_frame",
 ]
@@ -51,7 +51,7 @@ __all__ = [
 PAPER_CSV = ROOT / "results" / "paper" / "results.csv"
 RECORD = "record.json"
 #: Datasets the smoke profile trains on in place of the papers' (no CIFAR/ImageNet offline).
-STAND_IN_DATASETS = frozenset({"fake", "fashionmnist"})
+STAND_IN_DATASETS = frozenset({"fake", "fashionmnist", "fmnistcoco"})  # fmnistcoco: detection
 
 # settings named by the papers' variant column; value = the group a run's
 # non-default setting belongs to (a row token of the same group explains it)
@@ -61,6 +61,7 @@ _TOKEN_GROUP = {
     "stages_removed": "stages_removed", "pruning": "pruning", "cdf": "mapping", "qm": "mapping",
     "blocks": "blocks", "attn_pick": "attn_pick", "share": "share", "share_bn": "share_bn",
     "dsu_form": "dsu_form", "refresh": "refresh", "kv_when_pruned": "kv_when_pruned", "scope": "scope",
+    "detector": "detector",
 }
 # settings that change the model without a column in results.csv (DIA Figs 10 and 15, DLA/ELA
 # readings): with a non-default value the run counts for no row that does not name them
@@ -69,6 +70,11 @@ _STRUCTURAL = {"attn_blocks": ("blocks", None), "attn_pick": ("attn_pick", "firs
 _ATTN_STRUCTURAL = ("dsu_form", "refresh", "kv_when_pruned")
 _ATTN_TOKENS = {"reduction": "r", "activation": "activation", "cells": "cells", "cell": "cell", "norm": "norm"}
 _FLAGS = ("no_bn", "no_skip", "no_augment")
+#: COCO metrics of a detection record (``rec[which]["bbox"|"segm"][key]``) -> the metric names
+#: of results.csv (``box_ap``, ``mask_ap75``, ...) and the record columns ``<which>_<metric>``.
+COCO_KEYS = {"AP": "ap", "AP50": "ap50", "AP75": "ap75", "APS": "aps", "APM": "apm", "APL": "apl"}
+COCO_TASKS = {"bbox": "box", "segm": "mask"}
+DETECTION_METRICS = tuple(f"{t}_{m}" for t in COCO_TASKS.values() for m in COCO_KEYS.values())
 
 
 # --------------------------------------------------------------------------- reading
@@ -162,6 +168,9 @@ def paper_keys(config: Mapping[str, Any]) -> dict[str, Any]:
         "no_augment": config.get("augment", True) is False,
     }
     nondefault = {f for f in _FLAGS if tokens[f]}
+    if config.get("detector"):  # a detection run: the detector is the papers' variant (detector=faster_rcnn)
+        tokens["detector"] = str(config["detector"])
+        nondefault.add("detector")
     for key, tok in _ATTN_TOKENS.items():
         if key in defaults or key in attn:
             tokens[tok] = attn.get(key, defaults.get(key))
@@ -325,6 +334,22 @@ def _class_acc(rec: Mapping[str, Any], which: str) -> dict[str, float] | float:
     return {k: (np.nan if a is None else float(a)) for k, a in zip(names, accs)}
 
 
+def _coco_metrics(rec: Mapping[str, Any]) -> dict[str, Any]:
+    """``final_box_ap`` ... ``best_mask_apl``: a detection record's COCO metrics (``rec[which]
+    ["bbox"|"segm"]["AP"|"AP50"|...]``, in %), NaN where the record has none (classification
+    runs; ``segm`` outside Mask R-CNN)."""
+    out = {}
+    for which in ("final", "best"):
+        for task, prefix in COCO_TASKS.items():
+            for key, name in COCO_KEYS.items():
+                v = _get(rec, which, task, key)
+                try:
+                    out[f"{which}_{prefix}_{name}"] = float(v)
+                except (TypeError, ValueError):
+                    out[f"{which}_{prefix}_{name}"] = np.nan
+    return out
+
+
 def _run_row(rec: Mapping[str, Any]) -> dict[str, Any]:
     cfg = rec["config"]
     keys = paper_keys(cfg)
@@ -368,6 +393,7 @@ def _run_row(rec: Mapping[str, Any]) -> dict[str, Any]:
         "best_top1": _get(rec, "best", "test_top1"),
         "best_top5": _get(rec, "best", "test_top5"),
         "best_epoch": _get(rec, "best", "epoch"),
+        **_coco_metrics(rec),
         "final_class_acc": _class_acc(rec, "final"),
         "best_class_acc": _class_acc(rec, "best"),
         "epoch_time_mean_s": float(np.nanmean(times)) if np.isfinite(times).any() else np.nan,

@@ -34,7 +34,11 @@ SMOKE_BANNER = "SMOKE RUN — not comparable with the paper"
 DATASET_NAMES = {name: spec.table_name for name, spec in DATASETS.items()}
 METRIC_NAMES = {"top1": "top-1 accuracy (%)", "top5": "top-5 accuracy (%)",
                 "epoch_time_h": "training time per epoch (h)", "acc_pneumonia": "accuracy, pneumonia (%)",
-                "acc_normal": "accuracy, normal (%)", "acc_all": "accuracy, all (%)"}
+                "acc_normal": "accuracy, normal (%)", "acc_all": "accuracy, all (%)",
+                "box_ap": "box AP (%)", "box_ap50": "box AP50 (%)", "box_ap75": "box AP75 (%)",
+                "box_aps": "box AP small (%)", "box_apm": "box AP medium (%)", "box_apl": "box AP large (%)",
+                "mask_ap": "mask AP (%)", "mask_ap50": "mask AP50 (%)", "mask_ap75": "mask AP75 (%)",
+                "mask_aps": "mask AP small (%)", "mask_apm": "mask AP medium (%)", "mask_apl": "mask AP large (%)"}
 HEADERS = ["row", "paper (mean ± std, n)", "ours (mean ± std, n)", "Δ (ours − paper)", "p (Welch / Student)",
            "p Holm", "seeds/arm"]
 

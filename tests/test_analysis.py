@@ -503,3 +503,116 @@ def test_runs_join_the_rows_they_were_planned_for(tmp_path):
     se50 = cmp[(cmp["model"] == "se") & (cmp["depth"] == "50") & (cmp["metric"] == "top1")].set_index(["paper", "table"])
     assert se50.loc[("dia", "table8"), "ours_n"] == 1 and se50.loc[("ela", "table2"), "ours_n"] == 0
 
+
+
+# --------------------------------------------------------------------------- detection records
+def write_detection_record(root: Path, model: str, detector: str, seed: int, box_ap: float,
+                           mask_ap: float | None = None, *, final_drop: float = 0.2) -> Path:
+    """A COCO detection record as the detection engine writes it: ``config["detector"]`` and the
+    COCO metrics nested under ``final``/``best`` (``bbox``; ``segm`` for Mask R-CNN)."""
+    d = write_record(root / detector, model, "coco", seed, None, recipe="mmdet_1x")
+    rec = json.loads((d / "record.json").read_text())
+    rec["config"]["detector"] = detector
+    rec["run_name"] += f"-{detector}"
+    rec["run_hash"] += f"-{detector}"
+
+    def coco(ap, drop):
+        ap -= drop
+        return {"AP": ap, "AP50": ap + 20.0, "AP75": ap + 4.0, "APS": ap - 16.0, "APM": ap + 4.0,
+                "APL": ap + 12.0, "per_category": {"person": ap + 10.0}}
+
+    for which, drop in (("final", final_drop), ("best", 0.0)):
+        rec[which] = {"bbox": coco(box_ap, drop)}
+        if mask_ap is not None:
+            rec[which]["segm"] = coco(mask_ap, drop)
+    rec["best"]["epoch"] = 11
+    rec["status"] = "done"
+    (d / "record.json").write_text(json.dumps(rec))
+    return d
+
+
+ELA50_FASTER_BOX = [40.1, 40.5, 40.9]          # mean 40.5, sd 0.4
+ELA50_MASK_BOX, ELA50_MASK_MASK = [41.0, 41.6], [37.0, 37.4]   # means 41.3 / 37.2, sd 0.3 * sqrt(2) / 0.2 * sqrt(2)
+
+
+@pytest.fixture(scope="module")
+def detection_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("detection-runs")
+    for s, v in enumerate(ELA50_FASTER_BOX):
+        write_detection_record(root, "ela_resnet50_imagenet", "faster_rcnn", s, v)
+    for s, (b, m) in enumerate(zip(ELA50_MASK_BOX, ELA50_MASK_MASK)):
+        write_detection_record(root, "ela_resnet50_imagenet", "mask_rcnn", s, b, m)
+    write_detection_record(root, "resnet50_imagenet", "faster_rcnn", 0, 36.0)
+    return load_records(root)
+
+
+def test_detection_records_give_coco_columns(detection_runs):
+    runs = detection_runs
+    assert len(runs) == 6
+    faster = runs[runs["variant"] == "detector=faster_rcnn"]
+    mask = runs[runs["variant"] == "detector=mask_rcnn"]
+    assert len(faster) == 4 and len(mask) == 2
+    ela = faster[faster["model"] == "ela_resnet50_imagenet"].sort_values("seed")
+    assert ela["best_box_ap"].tolist() == pytest.approx(ELA50_FASTER_BOX)
+    assert ela["final_box_ap"].tolist() == pytest.approx([v - 0.2 for v in ELA50_FASTER_BOX])
+    assert ela["best_box_ap50"].tolist() == pytest.approx([v + 20.0 for v in ELA50_FASTER_BOX])
+    assert ela["best_box_aps"].tolist() == pytest.approx([v - 16.0 for v in ELA50_FASTER_BOX])
+    assert ela["best_mask_ap"].isna().all() and ela["final_mask_ap75"].isna().all()  # no segm: NaN
+    assert sorted(mask["best_mask_ap"]) == pytest.approx(ELA50_MASK_MASK)
+    assert sorted(mask["final_mask_ap75"]) == pytest.approx([m - 0.2 + 4.0 for m in ELA50_MASK_MASK])
+    # classification columns untouched (no test_top1 in a detection record) and vice versa
+    assert runs["best_top1"].isna().all()
+    keys = paper_keys({"model": "ela_resnet50_imagenet", "detector": "mask_rcnn"})
+    assert (keys["paper_model"], keys["backbone"], keys["depth"], keys["variant"]) == \
+        ("ela", "resnet_imagenet", 50, "detector=mask_rcnn")
+    assert keys["tokens"]["detector"] == "mask_rcnn" and "detector" in keys["nondefault"]
+
+
+def test_classification_records_have_nan_coco_columns(runs):
+    assert runs["best_box_ap"].isna().all() and runs["final_mask_ap"].isna().all()
+    assert runs["best_top1"].notna().any()
+
+
+def test_detection_runs_join_the_detector_rows_by_hand(detection_runs):
+    cmp = compare(load_paper(), detection_runs)
+    faster = row_of(cmp, "table5", "Faster R-CNN / ResNet-50 / ELA", "coco", metric="box_ap")
+    assert faster["ours_n"] == 3 and faster["paper_mean"] == 40.5
+    assert faster["ours_mean"] == pytest.approx(40.5)
+    assert faster["ours_std"] == pytest.approx(0.4)
+    assert faster["status"] == "no test: paper prints no std/n" and faster["recipe_note"] == ""
+    # the Mask R-CNN row's box AP and mask AP come from the two Mask R-CNN runs only
+    mbox = row_of(cmp, "table5", "Mask R-CNN / ResNet-50 / ELA", "coco", metric="box_ap")
+    assert mbox["ours_n"] == 2 and mbox["ours_mean"] == pytest.approx(41.3)
+    assert mbox["ours_std"] == pytest.approx(0.3 * math.sqrt(2))
+    mmask = row_of(cmp, "table5", "Mask R-CNN / ResNet-50 / ELA", "coco", metric="mask_ap")
+    assert mmask["ours_n"] == 2 and mmask["ours_mean"] == pytest.approx(37.2) and mmask["paper_mean"] == 37.3
+    assert mmask["ours_std"] == pytest.approx(0.2 * math.sqrt(2))
+    assert row_of(cmp, "table5", "Mask R-CNN / ResNet-50 / ELA", "coco", metric="mask_ap75")["ours_mean"] == \
+        pytest.approx(41.2)  # best: mask AP + 4
+    base = row_of(cmp, "table5", "Faster R-CNN / ResNet-50", "coco", metric="box_ap")
+    assert base["ours_n"] == 1 and base["ours_mean"] == pytest.approx(36.0)
+    # the same runs stand for DLA Table 3's rows, RetinaNet / ResNet-101 rows stay empty
+    assert row_of(cmp, "table3", "Faster R-CNN / ResNet-50", "coco", paper="dla", metric="box_ap")["ours_n"] == 1
+    assert row_of(cmp, "table5", "Faster R-CNN / ResNet-101 / ELA", "coco", metric="box_ap")["status"] == "not yet run"
+    assert row_of(cmp, "table10", "RetinaNet / ResNet50", "coco", paper="dia", metric="box_ap")["status"] == \
+        "not yet run"
+    assert row_of(cmp, "table5", "Mask R-CNN / ResNet-50 / NL", "coco", metric="mask_ap")["status"] == \
+        "not implemented"
+    # no detection run counts for a classification row
+    assert row_of(cmp, "table2", "ResNet-50 / ELA", "imagenet")["ours_n"] == 0
+    final = compare(load_paper(), detection_runs, which="final")
+    assert row_of(final, "table5", "Faster R-CNN / ResNet-50 / ELA", "coco", metric="box_ap")["ours_mean"] == \
+        pytest.approx(40.3)
+
+
+def test_detection_table_rebuilt(detection_runs, tmp_path):
+    paper = load_paper()
+    cmp = compare(paper[(paper["paper"] == "ela") & (paper["table"] == "table5")], detection_runs)
+    paths = write_tables(cmp, tmp_path)
+    assert {p.name for p in paths} == {"ela.table5.md", "ela.table5.tex"}
+    md = (tmp_path / "ela.table5.md").read_text()
+    assert "box AP (%)" in md and "mask AP (%)" in md
+    assert "| Faster R-CNN / ResNet-50 / ELA | 40.5 | 40.50 ± 0.40 (n=3) | +0.00 |" in md
+    assert "| Mask R-CNN / ResNet-50 / ELA | 37.3 | 37.20 ± 0.28 (n=2) | -0.10 |" in md
+    assert "| Mask R-CNN / ResNet-50 / ELA | 41.4 | 41.30 ± 0.42 (n=2) | -0.10 |" in md
+    assert "| Faster R-CNN / ResNet-101 / ELA | 42.1 | not yet run |" in md
