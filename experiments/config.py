@@ -25,14 +25,17 @@ from models import ConfigError
 
 from .recipes import SMOKE, Recipe, get_recipe
 
-__all__ = ["RunConfig", "EXECUTION_FIELDS"]
+__all__ = ["RunConfig", "EXECUTION_FIELDS", "DETECTORS"]
 
 EXECUTION_FIELDS = frozenset({
     "data_root", "download", "out_root", "device", "workers", "deterministic",
     "fast", "channels_last", "compile", "progress",
 })
 #: identity fields that enter the hash only when set away from this default
-HASHED_WHEN_SET = {"amp": False}
+HASHED_WHEN_SET = {"amp": False, "detector": None}
+#: detectors a run can train (``models.detection.KINDS``; the run is then a detection run:
+#: ``model`` names the backbone, ``model_kwargs`` holds ``create_detector`` overrides)
+DETECTORS = ("faster_rcnn", "mask_rcnn", "retinanet")
 
 SCALES = ("full", "smoke")
 
@@ -56,6 +59,7 @@ class RunConfig:
     test_subset: int | None = None
     pruning: dict[str, Any] = field(default_factory=dict)  # ELA controller settings
     amp: bool = False  # bf16 autocast on the GPU fast path (opt-in; fp32 is the released code's)
+    detector: str | None = None  # 'faster_rcnn' | 'mask_rcnn' | 'retinanet': a detection run (hashed when set)
     # ---- execution
     data_root: str = "data"
     download: bool = False
@@ -72,6 +76,8 @@ class RunConfig:
         if self.scale not in SCALES:
             raise ConfigError(f"unknown scale {self.scale!r}; use one of {', '.join(SCALES)}")
         get_recipe(self.recipe)  # one-line error for an unknown recipe
+        if self.detector is not None and self.detector not in DETECTORS:
+            raise ConfigError(f"unknown detector {self.detector!r}; use one of {', '.join(DETECTORS)}")
         for name in ("epochs", "batch_size", "train_subset", "test_subset"):
             v = getattr(self, name)
             if v is not None and v <= 0:

@@ -18,6 +18,10 @@ the :class:`TrainState` (epoch, step, history, partial sums of an interrupted ep
 then per epoch ``train_one_epoch`` and ``end_epoch`` (evaluation, the epoch's record,
 ``save_checkpoint``, ``write_record``), until ``finish``, ``on_diverged`` or
 ``on_interrupted``.
+
+A config with ``detector`` set is a detection run: ``run`` hands it to
+``experiments.detection.train.run_detection`` (same folder, checkpoint, signals and record
+conventions; ``model`` is then the backbone).
 """
 from __future__ import annotations
 
@@ -47,7 +51,7 @@ from .records import as_json, atomic_torch_save, atomic_write_json, environment,
 from .tables import planned_rows
 
 __all__ = ["run", "build_model", "FINAL_STATUSES", "main", "RunPaths", "PartialEpoch", "TrainState", "Training",
-           "build_training", "resume", "train_loop"]
+           "build_training", "resume", "train_loop", "StopFlag"]
 
 FINAL_STATUSES = ("done", "diverged")
 RECORD, CHECKPOINT, CONFIG = "record.json", "checkpoint.pt", "config.json"
@@ -178,6 +182,10 @@ class _StopFlag:
     def restore(self) -> None:
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
+
+
+#: the stop flag under a public name (the detection run, ``experiments.detection.train``, uses it)
+StopFlag = _StopFlag
 
 
 # --------------------------------------------------------------------------- state
@@ -556,6 +564,10 @@ def train_loop(tr: Training, state: TrainState, stop: _StopFlag) -> dict[str, An
 
 def run(cfg: RunConfig, *, handle_signals: bool = True) -> dict[str, Any]:
     """Train and evaluate one configuration; returns its record (see module docstring)."""
+    if cfg.detector is not None:  # a detection run: experiments.detection.train
+        from .detection.train import run_detection
+
+        return run_detection(cfg, handle_signals=handle_signals)
     paths = RunPaths(cfg.run_dir)
     if paths.record.exists():
         rec = read_json(paths.record)
