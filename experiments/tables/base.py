@@ -31,17 +31,19 @@ from models import ConfigError
 from ..config import RunConfig
 from ..recipes import SMOKE
 
-__all__ = ["Row", "Table", "Planned", "PROFILES", "SMOKE_DATASET", "SMOKE_SEEDS", "model_name", "LABELS",
-           "RELEASED_IMAGENET_SE"]
+__all__ = ["Row", "Table", "Planned", "PROFILES", "SMOKE_DATASET", "SMOKE_DETECTION_DATASET", "SMOKE_SEEDS",
+           "model_name", "LABELS", "RELEASED_IMAGENET_SE", "detection_rows"]
 
 PROFILES = ("full", "smoke")
 SMOKE_DATASET = "fashionmnist"
+#: the smoke profile of detection rows: the offline COCO-format set (experiments.detection.offline)
+SMOKE_DETECTION_DATASET = "fmnistcoco"
 SMOKE_SEEDS = 1
 
 #: How the papers print each method (row labels).
 LABELS = {
     "resnet": "Org", "se": "SE", "eca": "ECA", "cbam": "CBAM", "bam": "BAM", "srm": "SRM", "spa": "SPA",
-    "sem": "SEM", "spem": "SPEM", "gc": "GC", "dia": "DIA-LSTM", "dia_light": "DIA-LSTM (Light)",
+    "sem": "SEM", "spem": "SPEM", "gc": "GC", "sge": "SGE", "dia": "DIA-LSTM", "dia_light": "DIA-LSTM (Light)",
     "dia_se": "SE with DIA", "dia_eca": "ECA with DIA", "dia_cbam": "CBAM with DIA", "dia_srm": "SRM with DIA",
     "dia_spa": "SPA with DIA", "mrla_b": "MRLA-B", "mrla_l": "MRLA-L", "dla_b": "DLA-B", "dla_l": "DLA-L",
     "ela": "ELA", "lii_lstm": "LII (LSTM)", "lii_dia": "LII (DIA)", "lii_dsu": "LII (DSU)",
@@ -85,6 +87,7 @@ class Row:
     augment: bool = True
     resources: str = "default"
     results_backbone: str = ""  # results.csv 'backbone' column; derived when empty
+    detector: str = ""  # object detection rows: 'faster_rcnn' | 'mask_rcnn' | 'retinanet'
 
     @property
     def model(self) -> str:
@@ -108,9 +111,11 @@ class Row:
         # the smoke sizes are written out (not left to RunConfig's smoke defaults) so that
         # they enter the run hash: a changed SMOKE scale makes new runs, never reuses old ones
         sizes = dict(epochs=SMOKE.epochs, train_subset=SMOKE.train_subset, test_subset=SMOKE.test_subset) if smoke else {}
+        smoke_dataset = SMOKE_DETECTION_DATASET if self.detector else SMOKE_DATASET
+        detection = {"detector": self.detector} if self.detector else {}  # absent: classification hashes
         return RunConfig(
             model=self.model,
-            dataset=SMOKE_DATASET if smoke else self.dataset,
+            dataset=smoke_dataset if smoke else self.dataset,
             recipe=self.recipe,
             scale="smoke" if smoke else "full",
             seed=seed,
@@ -118,6 +123,7 @@ class Row:
             pruning=_plain(self.pruning),
             augment=self.augment,
             **sizes,
+            **detection,
         )
 
 
@@ -277,3 +283,18 @@ def imagenet_rows(families: Sequence[str], depths: Sequence[int], dataset: str, 
                             model_kwargs=dict((kwargs or {}).get((f, d), (kwargs or {}).get(f, {}))),
                             resources=resources))
     return tuple(rows)
+
+
+def detection_rows(detector: str, families: Sequence[str], depths: Sequence[int], recipe: str, *,
+                   labels: Mapping[str, str] | None = None, kwargs: Mapping[str, Mapping] | None = None,
+                   head: str = "ResNet-{d}") -> tuple[Row, ...]:
+    """depth x family rows of one detector on COCO 2017 with the ImageNet ResNets as backbones
+    (``variant`` = ``detector=<kind>``, the key of results.csv; multi-GPU resource shape)."""
+    labels = {**LABELS, **(labels or {})}
+    name = {"faster_rcnn": "Faster R-CNN", "mask_rcnn": "Mask R-CNN", "retinanet": "RetinaNet"}[detector]
+    return tuple(
+        Row(label=f"{name} / {head.format(d=d)}" + ("" if f == "resnet" else f" / {labels[f]}"), family=f,
+            backbone=f"resnet{d}_imagenet", depth=d, dataset="coco", recipe=recipe,
+            variant=f"detector={detector}", detector=detector, resources="imagenet",
+            model_kwargs=dict((kwargs or {}).get(f, {})))
+        for d in depths for f in families)
