@@ -49,6 +49,9 @@ EXPECTED = {
     "dia.table15": (3, 15, 45, 3),
     "dia.table16": (12, 15, 180, 12),
     "dia.table17": (6, 15, 90, 3),    # CIFAR-10 and -100 rows merge at smoke scale
+    "ela.table5": (22, 1, 22, 22),    # 2 detectors x 2 depths x 5-6 methods, COCO
+    "dla.table3": (22, 1, 22, 22),
+    "dia.table10": (24, 15, 360, 24),  # Faster R-CNN and RetinaNet x 2 depths x 6 models
     "dia.fig2": (4, 1, 4, 4),
     "dia.fig10": (13, 15, 195, 13),   # k=0 + 6 counts x (SE, SE with DIA)
     "dia.fig13": (3, 1, 3, 3),
@@ -78,7 +81,8 @@ def test_row_structure_and_run_lists(table_id):
         assert isinstance(cfg, RunConfig) and cfg.scale == "full" and cfg.model in registered
         assert cfg.dataset in t.datasets and cfg.seed < t.seeds
     for cfg in t.runs("smoke"):
-        assert cfg.scale == "smoke" and cfg.dataset == "fashionmnist" and cfg.seed == 0
+        assert cfg.scale == "smoke" and cfg.seed == 0
+        assert cfg.dataset == ("fmnistcoco" if cfg.detector else "fashionmnist")  # detection: the offline set
     assert len(t.runs("full", seeds=2)) == len({(r.model, json.dumps(r.config("full", 0).identity(), sort_keys=True))
                                                 for r in t.rows}) * 2
     assert t.runs("full") == t.runs("full")  # a pure description: no hidden state
@@ -98,7 +102,7 @@ def test_rows_are_the_transcribed_rows(table_id):
     assert len(ours) == len(set(ours))
     assert set(ours) <= keys
     missing = keys - set(ours)
-    assert {k[3] for k in missing} <= {"a2", "aa", "rla", "rlag"}, missing
+    assert {k[3] for k in missing} <= {"a2", "aa", "rla", "rlag", "nl", "ba"}, missing
 
 
 def _count(model, kwargs, num_classes):
@@ -250,7 +254,8 @@ def test_every_table_runs_at_smoke_scale(table_id, smoke_root, capsys):
     (plan,) = prepare(get_table(table_id), "smoke", limit=1, out_root=str(smoke_root), train_subset=16, test_subset=16)
     rec = json.loads((plan.cfg.run_dir / "record.json").read_text())
     assert rec["status"] in ("done", "diverged") and rec["smoke"] is True and rec["config"]["scale"] == "smoke"
-    assert rec["config"]["dataset"] == "fashionmnist" and rec["epochs_total"] == 3
+    smoke_dataset = "fmnistcoco" if rec["config"].get("detector") else "fashionmnist"
+    assert rec["config"]["dataset"] == smoke_dataset and rec["epochs_total"] == 3
     # the record names the printed rows it stands for (outside the hash; docs/architecture.md)
     assert {(e["table"], e["row"], tuple(e["key"])) for e in rec["planned"]} >= {
         (table_id, r.label, r.key) for r in plan.rows}

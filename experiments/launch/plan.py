@@ -77,7 +77,15 @@ def cli_args(cfg: RunConfig) -> list[str]:
 def check_data(table: Table, plans: list[Planned], profile: str) -> None:
     """One-line ConfigError naming the missing dataset, where it is expected and how to get it
     (each dataset's ``DatasetSpec.check_available``, once per dataset and root)."""
-    for ds, root in dict.fromkeys((p.cfg.dataset, p.cfg.data_root) for p in plans):
+    if profile == "full" and any(p.cfg.detector for p in plans):
+        raise ConfigError(f"{table.id} --profile full: detection rows start from this repository's ImageNet "
+                          "checkpoints (experiments.detection.pretrained), which the launcher does not hand to "
+                          "the detection runs yet (issue 14); run --profile smoke (from scratch, offline data)")
+    for cfg in {(p.cfg.dataset, p.cfg.data_root): p.cfg for p in plans if p.cfg.detector}.values():
+        from ..detection.train import detection_root  # the tree the run reads (the offline set made if absent)
+
+        dataset_spec(cfg.dataset).check_available(detection_root(cfg))
+    for ds, root in dict.fromkeys((p.cfg.dataset, p.cfg.data_root) for p in plans if not p.cfg.detector):
         try:
             dataset_spec(ds).check_available(root)
         except ConfigError as exc:

@@ -32,9 +32,12 @@ def read_record(cfg: RunConfig) -> dict[str, Any] | None:
 
 
 def top1_text(rec: dict | None) -> str:
-    """'top1 x% (best y%)' of a record with final accuracies, else ''."""
+    """'top1 x% (best y%)' of a record with final accuracies ('box AP x (best y)' of a
+    detection record), else ''."""
     if not rec or not rec.get("final"):
         return ""
+    if "bbox" in rec["final"]:
+        return f"box AP {rec['final']['bbox']['AP']:.2f} (best {rec['best']['bbox']['AP']:.2f})"
     return f"top1 {rec['final']['test_top1']:.2f}% (best {rec['best']['test_top1']:.2f}%)"
 
 
