@@ -51,7 +51,7 @@ from .records import as_json, atomic_torch_save, atomic_write_json, environment,
 from .tables import planned_rows
 
 __all__ = ["run", "build_model", "FINAL_STATUSES", "main", "RunPaths", "PartialEpoch", "TrainState", "Training",
-           "build_training", "resume", "train_loop", "StopFlag"]
+           "build_training", "resume", "train_loop", "StopFlag", "write_checkpoint", "load_checkpoint", "finished_record"]
 
 FINAL_STATUSES = ("done", "diverged")
 RECORD, CHECKPOINT, CONFIG = "record.json", "checkpoint.pt", "config.json"
@@ -410,12 +410,8 @@ def resume(tr: Training) -> TrainState:
     """The state of a fresh run, or the checkpoint's (model, optimiser and callbacks restored)."""
     if not tr.paths.checkpoint.exists():
         return TrainState()
-    ck = torch.load(tr.paths.checkpoint, map_location=tr.device, weights_only=False)
-    tr.model.load_state_dict(ck["model"])
-    tr.optimizer.load_state_dict(ck["optimizer"])
-    for cb in tr.callbacks:
-        cb.load_state_dict(ck["callbacks"].get(cb.name, {}))
-    state = TrainState.from_dict(ck["state"])
+    state = TrainState.from_dict(load_checkpoint(tr.paths.checkpoint, tr.device, tr.model, tr.optimizer,
+                                                 tr.callbacks))
     state.resumes += 1
     if tr.dist.is_main:
         print(f"[{tr.name}] resuming at epoch {state.epoch + 1}, step {state.step}", flush=True)
@@ -425,9 +421,24 @@ def resume(tr: Training) -> TrainState:
 def save_checkpoint(tr: Training, state: TrainState) -> None:
     """Model, optimiser, callbacks and state, written atomically by rank 0."""
     if tr.dist.is_main:
-        atomic_torch_save(tr.paths.checkpoint, {"model": tr.model.state_dict(), "optimizer": tr.optimizer.state_dict(),
-                                                "callbacks": {cb.name: cb.state_dict() for cb in tr.callbacks},
-                                                "state": state.to_dict()})
+        write_checkpoint(tr.paths.checkpoint, tr.model, tr.optimizer, tr.callbacks, state.to_dict())
+
+
+def write_checkpoint(path: Path, model: nn.Module, optimizer, callbacks, state: dict[str, Any]) -> None:
+    """Model, optimiser, callback states and the run's state as one file, written atomically
+    (the layout every run, classification or detection, resumes from)."""
+    atomic_torch_save(path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                             "callbacks": {cb.name: cb.state_dict() for cb in callbacks}, "state": state})
+
+
+def load_checkpoint(path: Path, device, model: nn.Module, optimizer, callbacks) -> dict[str, Any]:
+    """Restore model, optimiser and callbacks from ``write_checkpoint``'s file; returns its state."""
+    ck = torch.load(path, map_location=device, weights_only=False)
+    model.load_state_dict(ck["model"])
+    optimizer.load_state_dict(ck["optimizer"])
+    for cb in callbacks:
+        cb.load_state_dict(ck["callbacks"].get(cb.name, {}))
+    return ck["state"]
 
 
 def build_record(tr: Training, state: TrainState, status: str, diverged_at: dict | None = None) -> dict[str, Any]:
@@ -562,18 +573,26 @@ def train_loop(tr: Training, state: TrainState, stop: _StopFlag) -> dict[str, An
     return finish(tr, state)
 
 
-def run(cfg: RunConfig, *, handle_signals: bool = True) -> dict[str, Any]:
-    """Train and evaluate one configuration; returns its record (see module docstring)."""
-    if cfg.detector is not None:  # a detection run: experiments.detection.train
-        from .detection.train import run_detection
-
-        return run_detection(cfg, handle_signals=handle_signals)
+def finished_record(cfg: RunConfig) -> dict[str, Any] | None:
+    """The record of ``cfg``'s run when it has finished (done or diverged: nothing to do), else None."""
     paths = RunPaths(cfg.run_dir)
     if paths.record.exists():
         rec = read_json(paths.record)
         if rec.get("status") in FINAL_STATUSES:
             print(f"[{cfg.run_name}] already {rec['status']}: nothing to do", flush=True)
             return rec
+    return None
+
+
+def run(cfg: RunConfig, *, handle_signals: bool = True) -> dict[str, Any]:
+    """Train and evaluate one configuration; returns its record (see module docstring)."""
+    if cfg.detector is not None:  # a detection run: experiments.detection.train
+        from .detection.train import run_detection
+
+        return run_detection(cfg, handle_signals=handle_signals)
+    finished = finished_record(cfg)
+    if finished is not None:
+        return finished
 
     dist = init_distributed("cuda" if torch.cuda.is_available() and cfg.device != "cpu" else "cpu")
     try:

@@ -73,8 +73,8 @@ from ..config import RunConfig
 from ..distributed import DistInfo
 from ..recipes import DETECTION_RECIPES
 from ..engine import EpochSampler, Progress, mix_seed
-from ..records import as_json, atomic_torch_save, atomic_write_json, environment, git_commit, read_json
-from ..run import FINAL_STATUSES, RunPaths, StopFlag
+from ..records import as_json, atomic_write_json, environment, git_commit
+from ..run import RunPaths, StopFlag, finished_record, load_checkpoint, write_checkpoint
 from ..tables import planned_rows
 from .coco import CocoDetectionDataset, collate, evaluate
 
@@ -282,21 +282,14 @@ def _build(cfg: RunConfig) -> _Run:
 def _resume(r: _Run) -> DetState:
     if not r.paths.checkpoint.exists():
         return DetState()
-    ck = torch.load(r.paths.checkpoint, map_location=r.device, weights_only=False)
-    r.model.load_state_dict(ck["model"])
-    r.optimizer.load_state_dict(ck["optimizer"])
-    for cb in r.callbacks:
-        cb.load_state_dict(ck["callbacks"].get(cb.name, {}))
-    state = DetState.from_dict(ck["state"])
+    state = DetState.from_dict(load_checkpoint(r.paths.checkpoint, r.device, r.model, r.optimizer, r.callbacks))
     state.resumes += 1
     print(f"[{r.cfg.run_name}] resuming at epoch {state.epoch + 1}, step {state.step}", flush=True)
     return state
 
 
 def _save(r: _Run, state: DetState) -> None:
-    atomic_torch_save(r.paths.checkpoint, {"model": r.model.state_dict(), "optimizer": r.optimizer.state_dict(),
-                                           "callbacks": {cb.name: cb.state_dict() for cb in r.callbacks},
-                                           "state": state.to_dict()})
+    write_checkpoint(r.paths.checkpoint, r.model, r.optimizer, r.callbacks, state.to_dict())
 
 
 def _metrics(ep: dict[str, Any]) -> dict[str, Any]:
@@ -403,16 +396,13 @@ def run_detection(cfg: RunConfig, *, handle_signals: bool = True) -> dict[str, A
     """Train and evaluate one detection configuration (``cfg.detector`` set); its record."""
     if cfg.detector is None:
         raise ConfigError("run_detection needs a config with a detector")
-    paths = RunPaths(cfg.run_dir)
-    if paths.record.exists():
-        rec = read_json(paths.record)
-        if rec.get("status") in FINAL_STATUSES:
-            print(f"[{cfg.run_name}] already {rec['status']}: nothing to do", flush=True)
-            return rec
+    finished = finished_record(cfg)
+    if finished is not None:
+        return finished
     r = _build(cfg)
     state = _resume(r)
-    paths.run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(paths.config, cfg.to_dict())
+    r.paths.run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(r.paths.config, cfg.to_dict())
     print(f"[{cfg.run_name}] {cfg.detector} on {cfg.model} | {cfg.dataset} ({cfg.scale}) | "
           f"{r.base['params'] / 1e6:.2f}M trainable params | {r.recipe.epochs} epochs x {r.steps} steps | "
           f"device {r.device}", flush=True)
@@ -434,7 +424,7 @@ def run_detection(cfg: RunConfig, *, handle_signals: bool = True) -> dict[str, A
             _end_epoch(r, state)
         rec = _write(r, state, "done")
         print(f"[{cfg.run_name}] done: final box AP {rec['final']['bbox']['AP']:.2f}, best "
-              f"{rec['best']['bbox']['AP']:.2f} (epoch {rec['best']['epoch'] + 1}) -> {paths.record}", flush=True)
+              f"{rec['best']['bbox']['AP']:.2f} (epoch {rec['best']['epoch'] + 1}) -> {r.paths.record}", flush=True)
         return rec
     finally:
         stop.restore()
