@@ -721,19 +721,27 @@ class GpuBatches:
         ci = torch.arange(c, device=x.device)[None, :, None, None]
         return padded[bi, ci, rows, cols]
 
+    def draws(self, seed: int) -> tuple[Tensor, Tensor | None, Tensor | None, Tensor | None]:
+        """The epoch's random draws (order, crop row offsets, crop column offsets, flip bits),
+        one per position, from a generator on the data's device seeded with ``seed``; the
+        offsets are None without augmentation, and the order is the dataset's at eval."""
+        n, dev = self.images.shape[0], self.device
+        if not self.train:
+            return torch.arange(n, device=dev), None, None, None
+        g = torch.Generator(device=dev)
+        g.manual_seed(int(seed))
+        order = torch.randperm(n, generator=g, device=dev)
+        if not self.augment:
+            return order, None, None, None
+        span = 2 * self.pad + 1
+        dy = torch.randint(0, span, (n,), generator=g, device=dev)
+        dx = torch.randint(0, span, (n,), generator=g, device=dev)
+        flip = torch.randint(0, 2, (n,), generator=g, device=dev).bool()
+        return order, dy, dx, flip
+
     def epoch(self, seed: int, start: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
-        n, bs, dev = self.images.shape[0], self.batch_size, self.device
-        if self.train:
-            g = torch.Generator(device=dev)
-            g.manual_seed(int(seed))
-            order = torch.randperm(n, generator=g, device=dev)
-            if self.augment:
-                span = 2 * self.pad + 1
-                dy = torch.randint(0, span, (n,), generator=g, device=dev)
-                dx = torch.randint(0, span, (n,), generator=g, device=dev)
-                flip = torch.randint(0, 2, (n,), generator=g, device=dev).bool()
-        else:
-            order = torch.arange(n, device=dev)
+        n, bs = self.images.shape[0], self.batch_size
+        order, dy, dx, flip = self.draws(seed)
         for k in range(max(0, int(start)), len(self)):
             sl = slice(k * bs, min((k + 1) * bs, n))
             idx = order[sl]

@@ -1,0 +1,5 @@
+import sys
+
+from .check import run
+
+sys.exit(run().rc)
