@@ -42,6 +42,10 @@ subcommands:
            (paper vs ours, p-values, n) and a verdict -> results/report.md, results/tables/
   bench    training-speed benchmark of the ELA/DLA Table 1 models (images/s, per-epoch time,
            peak memory; reference vs fast pipeline) -> results/bench/ (`bench --help`)
+  gpucheck one prepared check for a lent GPU, within --budget seconds: every CUDA path against
+           the CPU fp32 reference, the speed targets, k runs sharing a GPU, short fp32-vs-bf16
+           and MRLA-B-vs-ELA runs -> results/bench/<gpu>/gpucheck.md (`gpucheck --help`;
+           `gpucheck --device cpu` runs it at reduced sizes)
 examples:
   ./reproduce.sh table1 --profile smoke      # ELA Table 1 on Fashion-MNIST, CPU (< 10 min)
   ./reproduce.sh dia.table4 --dry-run        # the run list and its estimated GPU-hours
@@ -105,6 +109,8 @@ def _top_parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="train and evaluate one configuration", add_help=False)
     sub.add_parser("report", help="reproduction report: claims, verdicts, rebuilt tables", add_help=False)
     sub.add_parser("bench", help="training-speed benchmark (images/s, epoch time, memory)", add_help=False)
+    sub.add_parser("gpucheck", help="one prepared check for a lent GPU (CUDA paths, speed, packing)",
+                   add_help=False)
     p = sub.add_parser("list", help="list paper tables, models or attention modules")
     p.add_argument("what", nargs="?", default="tables", choices=["tables", "models", "attention"])
     p.add_argument("pattern", nargs="?", default="*", help="shell-style pattern, e.g. 'dia_*'")
@@ -151,6 +157,18 @@ def _cmd_bench(argv: list[str]) -> int:
     done = bench_run(argv)
     if done.report:
         bench_report(done.folder, started=done.started)
+    return done.rc
+
+
+def _cmd_gpucheck(argv: list[str]) -> int:
+    """experiments.gpucheck checks and measures (records after every part); analysis.gpucheck_report
+    then writes gpucheck.md (and the bench reports) and prints it."""
+    from analysis.gpucheck_report import report as gpucheck_report
+    from experiments.gpucheck import run as gpucheck_run
+
+    done = gpucheck_run(argv)
+    if done.folder is not None and any(done.folder.glob("gpucheck-*.json")):
+        print(gpucheck_report(done.folder))
     return done.rc
 
 
@@ -212,6 +230,11 @@ def _table_parser() -> argparse.ArgumentParser:
     g.add_argument("--time-min", type=int, dest="timeout_min", help="time limit per job (the run requeues and "
                                                                      "resumes when it is hit)")
     g.add_argument("--array-parallelism", type=int, dest="array_parallelism", help="array tasks running at once")
+    g.add_argument("--pack", default="1", metavar="K|auto",
+                   help="runs per array task sharing its GPU, one process each (small CIFAR nets leave most of a GPU "
+                        "idle); auto: the K with the highest measured aggregate throughput "
+                        "(results/bench/*/packing.<model>.bs<B>.json; 1 without one), capped by the profile's "
+                        "max_pack; single-GPU runs only; default 1")
     return p
 
 
@@ -241,12 +264,15 @@ def _cmd_table(argv: list[str]) -> int:
           f"{f', first {args.limit} kept' if args.limit else ''}); records under {plans[0].cfg.out_root}/")
     if args.dry_run:
         return _dry_run(table, plans, sdir, args)
+    if args.executor != "slurm" and args.pack != "1":
+        raise ConfigError(f"--pack {args.pack} packs runs into SLURM jobs: add --executor slurm (locally, --jobs N "
+                          f"runs N at a time)")
     launch.check_data(table, plans, args.profile)
     if args.executor == "slurm":
         overrides = {k: getattr(args, k) for k in ("partition", "account", "gpus_per_node", "cpus_per_task", "mem_gb",
                                                    "timeout_min", "array_parallelism")}
         return launch.submit_slurm(table, args.profile, plans, sdir, launch.load_cluster(args.cluster), overrides,
-                                   selection=_selection(args))
+                                   selection=_selection(args), pack=args.pack)
     est = launch.estimate(plans, sdir.parent / "macs_cache.json")
     print(f"estimated cost: {_cost(est.total_h, est.device)} ({est.method})\n", flush=True)
     if args.jobs is not None and args.jobs < 1:
@@ -303,7 +329,8 @@ def _cost(h: float, device: str) -> str:
 def _dry_run(table, plans, sdir, args) -> int:
     from experiments import launch
 
-    est = launch.estimate(plans, sdir.parent / "macs_cache.json")
+    max_pack = launch.load_cluster(args.cluster).get("max_pack") if args.executor == "slurm" else None
+    est = launch.estimate(plans, sdir.parent / "macs_cache.json", pack=args.pack, max_pack=max_pack)
     print(f"{'#':>4}  {'state':9s} {'epochs':>6} {'est.':>9}  run (printed rows, seed)")
     for i, (p, h) in enumerate(zip(plans, est.per_run_h), 1):
         rec = launch.read_record(p.cfg)
@@ -393,7 +420,7 @@ def _list_tables() -> int:
 #: subcommand -> function(argv) -> exit code; any other first word names a paper table
 COMMANDS = {
     "test": _small(_cmd_test), "list": _small(_cmd_list), "params": _small(_cmd_params),
-    "run": _cmd_run, "report": _cmd_report, "bench": _cmd_bench, "status": _cmd_status,
+    "run": _cmd_run, "report": _cmd_report, "bench": _cmd_bench, "gpucheck": _cmd_gpucheck, "status": _cmd_status,
 }
 
 

@@ -2,7 +2,10 @@
 
 ``TableJob`` is what each array task runs; submitit pickles it by reference, so it must stay
 importable as ``experiments.launch.slurm.TableJob`` (jobs import the code from the snapshot
-taken at submission, ``<state dir>/snapshots/<time>/``).
+taken at submission, ``<state dir>/snapshots/<time>/``). With ``--pack K`` (issue 17: small
+CIFAR nets leave most of a GPU idle) each array task is a ``PackedJob`` of up to K runs sharing
+the task's GPU, one process per run; ``--pack auto`` takes K from measured packing records
+(``experiments.launch.cost.choose_pack``). Only single-GPU shapes are packed.
 """
 from __future__ import annotations
 
@@ -12,8 +15,10 @@ import datetime as _dt
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -23,11 +28,12 @@ from models import ConfigError
 
 from ..config import RunConfig
 from ..tables import Planned, Table
-from .plan import ROOT
+from .cost import choose_pack, pack_groups, pack_value, packing_records, shown_path
+from .plan import ROOT, cli_args
 from .status import ACTIVE, FINAL, append_jsonl, latest_jobs, now, read_record, state_word
 
-__all__ = ["PROFILES_DIR", "TableJob", "available_clusters", "load_cluster", "slurm_parameters", "slurm_states",
-           "submit_slurm"]
+__all__ = ["PROFILES_DIR", "TableJob", "PackedJob", "available_clusters", "load_cluster", "slurm_parameters",
+           "slurm_states", "submit_slurm", "shape_pack"]
 
 PROFILES_DIR = ROOT / "slurm" / "profiles"
 
@@ -60,6 +66,110 @@ class TableJob(submitit.helpers.Checkpointable):
         print(f"[table-job] time limit or preemption: requeueing {cfg.get('model')} seed {cfg.get('seed')}; "
               f"it resumes from its last epoch checkpoint", flush=True)
         return submitit.helpers.DelayedSubmission(TableJob(), cfg)
+
+
+class PackedJob(submitit.helpers.Checkpointable):
+    """Up to k runs of a table sharing the GPU of one SLURM array task (issue 17: small CIFAR
+    ResNets leave most of a modern GPU idle, so one run per GPU pays for idle silicon).
+
+    Each run is its own process, ``python -m experiments.run <its arguments>``: its own run
+    folder, checkpoints and resume exactly as a single run, its own signal handling (SIGTERM /
+    SIGUSR2 -> checkpoint at the next step, exit 'interrupted'), and ``cpus_per_task // k`` CPU
+    threads. Runs already finished are skipped, so a requeued job resumes only the others.
+
+    Signals: submitit's SIGUSR2 handler (time limit, preemption) calls ``checkpoint``, which
+    forwards SIGUSR2 to the runs, waits until they have checkpointed and requeues the job.
+    SIGTERM (preemption, cancel) is forwarded too; when every run has stopped and no SIGUSR2
+    followed within ``grace_s`` (longer than SLURM's KillWait, so a cancelled job is killed
+    first), the job sends itself SIGUSR2 and requeues through submitit as well. The return
+    value lists each run's status; a run that failed fails the job (its exception names it).
+    """
+
+    grace_s = 120.0  # after all runs stopped on SIGTERM: wait this long for SIGUSR2 / SIGKILL
+    stop_timeout_s = 80.0  # after forwarding SIGUSR2: wait this long for the runs' checkpoints
+
+    def __init__(self) -> None:
+        self.children: dict[str, subprocess.Popen] = {}
+        self.signalled = False
+
+    def __getstate__(self) -> dict:
+        return {}  # the processes belong to this attempt only
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()
+
+    def __call__(self, cfgs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from ..run import finished_record
+
+        configs = [RunConfig.from_dict(c) for c in cfgs]
+        todo = [c for c in configs if finished_record(c) is None]
+        threads = max(1, int(os.environ.get("SLURM_CPUS_PER_TASK", "1") or 1) // max(1, len(todo)))
+        print(f"[packed-job] {len(configs)} runs, {len(todo)} to train, {threads} CPU threads each "
+              f"(SLURM_RESTART_COUNT={os.environ.get('SLURM_RESTART_COUNT', '0')})", flush=True)
+        previous = signal.signal(signal.SIGTERM, self._forward)
+        try:
+            for cfg in todo:
+                if not self.signalled:  # a stop signal during start-up: start no more
+                    self.children[cfg.run_name] = self._start(cfg, threads)
+            while any(p.poll() is None for p in self.children.values()):
+                time.sleep(0.5)
+            results = [self._result(c) for c in configs]
+            if any(r["status"] == "interrupted" for r in results):
+                self._requeue_when_stopped()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        failed = [r["run_name"] for r in results if r["status"] == "failed"]
+        if failed:
+            raise RuntimeError(f"packed runs failed: {', '.join(failed)} (their output is above); "
+                               f"statuses: {json.dumps(results)}")
+        return results
+
+    @staticmethod
+    def _start(cfg: RunConfig, threads: int) -> subprocess.Popen:
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
+        print(f"[packed-job] starting {cfg.run_name}", flush=True)
+        return subprocess.Popen([sys.executable, "-m", "experiments.run", *cli_args(cfg)], env=env)
+
+    def _result(self, cfg: RunConfig) -> dict[str, Any]:
+        """A run's status: its record's when final; 'interrupted' when stopped by a signal; else 'failed'."""
+        rec = read_record(cfg) or {}
+        proc = self.children.get(cfg.run_name)
+        status = rec.get("status")
+        if status not in FINAL:
+            rc = proc.returncode if proc else None
+            status = "interrupted" if rc == 3 or (self.signalled and rc != 0) else "failed"
+        return {"run_name": cfg.run_name, "status": status, "final": rec.get("final"), "resumes": rec.get("resumes")}
+
+    def _forward(self, signum: int, frame=None) -> None:
+        """Pass a stop signal on to the runs still training."""
+        self.signalled = True
+        print(f"[packed-job] signal {signal.Signals(signum).name}: forwarded to the runs, which checkpoint "
+              f"at their next step", flush=True)
+        for proc in self.children.values():
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signum)
+
+    def _requeue_when_stopped(self) -> None:
+        """Runs stopped by a signal: wait for SLURM's follow-up (SIGUSR2 -> submitit requeues and
+        exits; SIGKILL), else requeue through submitit's own SIGUSR2 path."""
+        grace = float(os.environ.get("REPRO_PACK_GRACE_S") or self.grace_s)  # tests shorten it
+        deadline = time.time() + grace
+        while time.time() < deadline:
+            time.sleep(0.5)
+        print(f"[packed-job] runs interrupted and no SIGUSR2 within {grace:.0f} s: requeueing", flush=True)
+        os.kill(os.getpid(), signal.SIGUSR2)
+        time.sleep(5.0)  # submitit's handler requeues and exits while this sleeps
+
+    def checkpoint(self, cfgs: list[dict[str, Any]]) -> submitit.helpers.DelayedSubmission:
+        print("[packed-job] time limit or preemption: the runs checkpoint, then the job is requeued; "
+              "finished runs are skipped and the others resume", flush=True)
+        self._forward(signal.SIGUSR2)
+        deadline = time.time() + self.stop_timeout_s
+        for proc in self.children.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=max(0.1, deadline - time.time()))
+        return submitit.helpers.DelayedSubmission(PackedJob(), cfgs)
 
 
 # --------------------------------------------------------------------------- cluster profiles
@@ -195,34 +305,61 @@ def _submission_env(code: Path) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def _submit_array(table: Table, profile: str, shape: str, group: list[Planned], cluster: dict[str, Any],
-                  overrides: dict[str, Any], sdir: Path, code: Path, out) -> None:
-    """One job array for the runs of one resource shape, noted in ``<sdir>/slurm.jsonl``."""
+def shape_pack(pack: int | str, shape: str, group: list[Planned], cluster: dict[str, Any],
+               overrides: dict[str, Any]) -> tuple[int, str]:
+    """(runs per array task, where that number came from) for one resource shape's runs.
+    Only single-GPU shapes are packed: ``--pack K > 1`` for a data-parallel shape is a ConfigError."""
     params = slurm_parameters(cluster, shape, overrides)
-    cpus = int(params.get("cpus_per_task") or 1)
+    spread = {k: int(params.get(k) or 1) for k in ("gpus_per_node", "nodes", "tasks_per_node")}
+    if max(spread.values()) > 1:
+        k = pack_value(pack)
+        if k is not None and k > 1:
+            raise ConfigError(f"--pack {k}: the {shape} runs are data-parallel ({spread['gpus_per_node']} GPUs x "
+                              f"{spread['nodes']} nodes) and cannot share a GPU; pass --pack 1 or --pack auto "
+                              f"(which packs only single-GPU runs)")
+        return 1, "data-parallel runs are not packed"
+    k, records = choose_pack(pack, group, packing_records(), {}, max_pack=cluster.get("max_pack"))
+    if records:
+        return k, "--pack auto, from " + ", ".join(shown_path(r) for r in records)
+    return k, f"--pack {pack}" + (": no packing measurement in results/bench/" if pack_value(pack) is None else "")
+
+
+def _submit_array(table: Table, profile: str, shape: str, group: list[Planned], cluster: dict[str, Any],
+                  overrides: dict[str, Any], sdir: Path, code: Path, out, packing: tuple[int, str]) -> None:
+    """One job array for the runs of one resource shape, ``packing[0]`` runs per array task,
+    noted in ``<sdir>/slurm.jsonl`` (one task line per run; packed runs share a job id)."""
+    params = slurm_parameters(cluster, shape, overrides)
+    k = packing[0]
+    cpus = int(params.get("cpus_per_task") or 1) // k
     cfgs = [dataclasses.replace(p.cfg, workers=max(0, min(cpus - 1, 16)) if profile == "full" else 0)
             .to_dict() for p in group]
     ex = submitit.AutoExecutor(folder=sdir / "submitit" / "%j", cluster="slurm", slurm_max_num_timeout=20)
     ex.update_parameters(name=f"repro-{table.id}-{profile}" + ("-imagenet" if shape == "imagenet" else ""),
                          **params)
-    jobs = ex.map_array(TableJob(), cfgs)
+    chunks = pack_groups(list(range(len(group))), k)
+    if k > 1:
+        jobs = ex.map_array(PackedJob(), [[cfgs[i] for i in chunk] for chunk in chunks])
+    else:
+        jobs = ex.map_array(TableJob(), cfgs)
     array_id = jobs[0].job_id.split("_")[0]
     tasks = []
-    for job, p in zip(jobs, group):
+    for job, chunk in zip(jobs, chunks):
         paths = job.paths
-        tasks.append({"run": p.cfg.run_name, "job_id": job.job_id, "stdout": str(paths.stdout),
-                      "stderr": str(paths.stderr), "run_dir": str(p.cfg.run_dir)})
+        tasks += [{"run": group[i].cfg.run_name, "job_id": job.job_id, "stdout": str(paths.stdout),
+                   "stderr": str(paths.stderr), "run_dir": str(group[i].cfg.run_dir)} for i in chunk]
     append_jsonl(sdir / "slurm.jsonl", {"time": now(), "table": table.id, "profile": profile,
                                         "cluster": cluster.get("name"), "shape": shape, "array": array_id,
-                                        "parameters": params, "snapshot": str(code), "tasks": tasks})
+                                        "parameters": params, "pack": k, "snapshot": str(code), "tasks": tasks})
     shown = ", ".join(f"{k}={v}" for k, v in params.items())
-    print(f"submitted job array {array_id}: {len(group)} runs ({shape} shape: {shown})", file=out)
+    packed = f"; {k} runs per task sharing its GPU, {len(jobs)} tasks ({packing[1]})" if k > 1 else ""
+    print(f"submitted job array {array_id}: {len(group)} runs ({shape} shape: {shown}{packed})", file=out)
 
 
 def submit_slurm(table: Table, profile: str, plans: list[Planned], sdir: Path, cluster: dict[str, Any],
-                 overrides: dict[str, Any], *, selection: Iterable[str] = (), out=None) -> int:
+                 overrides: dict[str, Any], *, selection: Iterable[str] = (), out=None, pack: int | str = 1) -> int:
     """Submit the table's unfinished runs as job arrays (one per resource shape); return at once.
-    ``selection``: the command-line options that chose the runs, repeated in the status command."""
+    ``selection``: the command-line options that chose the runs, repeated in the status command.
+    ``pack``: runs per array task sharing one GPU, or 'auto' (``shape_pack``)."""
     out = sys.stdout if out is None else out
     if not shutil.which("sbatch"):
         raise ConfigError("--executor slurm needs SLURM's sbatch on PATH: run this on the cluster's login node")
@@ -237,12 +374,13 @@ def submit_slurm(table: Table, profile: str, plans: list[Planned], sdir: Path, c
         shapes.setdefault(p.resources, []).append(p)
     if len(shapes) > 1:
         print(f"one job array per resource shape ({', '.join(shapes)}): a SLURM array has a single shape", file=out)
+    packs = {shape: shape_pack(pack, shape, group, cluster, overrides) for shape, group in shapes.items()}
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     code = _snapshot(sdir / "snapshots" / stamp)
     print(f"code snapshot: {code}", file=out)
     with _submission_env(code):
         for shape, group in shapes.items():
-            _submit_array(table, profile, shape, group, cluster, overrides, sdir, code, out)
+            _submit_array(table, profile, shape, group, cluster, overrides, sdir, code, out, packs[shape])
     status = f"./reproduce.sh status {table.id} --profile {profile}" + "".join(f" {a}" for a in selection)
     print(f"\nwatch:   {status}\n         squeue -u $USER\n         logs in {sdir / 'submitit'}/<job id>/"
           f"\ncollect: {status} --csv {table.id}-{profile}.csv  (one line per run: state, final and best "
