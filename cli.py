@@ -203,6 +203,10 @@ def _selection_args(p: argparse.ArgumentParser) -> None:
                         "released run.sh's value; the released script's own default is 0)")
     p.add_argument("--amp", action="store_true",
                    help="bf16 autocast on the GPU fast path (default: fp32 as the released code; a new run identity)")
+    p.add_argument("--pretrained", choices=("auto", "none"), default="auto",
+                   help="detection tables: auto (default) starts each row's backbone from this repository's ImageNet "
+                        "run of its method (full profile; the smoke profile trains from scratch); none trains every "
+                        "detection row from scratch (new runs, for debugging)")
 
 
 def _table_parser() -> argparse.ArgumentParser:
@@ -249,7 +253,7 @@ def _plans(args):
     plans = launch.prepare(table, args.profile, seeds=args.seeds, limit=args.limit,
                            data_root=getattr(args, "data_root", None), out_root=args.out_root, epochs=args.epochs,
                            train_subset=args.train_subset, test_subset=args.test_subset,
-                           drop_path=args.drop_path, amp=args.amp)
+                           drop_path=args.drop_path, amp=args.amp, pretrained=args.pretrained)
     return table, plans, launch.state_dir(args.out_root, table_id, args.profile)
 
 

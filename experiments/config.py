@@ -32,7 +32,7 @@ EXECUTION_FIELDS = frozenset({
     "fast", "channels_last", "compile", "progress",
 })
 #: identity fields that enter the hash only when set away from this default
-HASHED_WHEN_SET = {"amp": False, "detector": None}
+HASHED_WHEN_SET = {"amp": False, "detector": None, "pretrained": None}
 #: detectors a run can train (``models.detection.KINDS``; the run is then a detection run:
 #: ``model`` names the backbone, ``model_kwargs`` holds ``create_detector`` overrides)
 DETECTORS = ("faster_rcnn", "mask_rcnn", "retinanet")
@@ -60,6 +60,9 @@ class RunConfig:
     pruning: dict[str, Any] = field(default_factory=dict)  # ELA controller settings
     amp: bool = False  # bf16 autocast on the GPU fast path (opt-in; fp32 is the released code's)
     detector: str | None = None  # 'faster_rcnn' | 'mask_rcnn' | 'retinanet': a detection run (hashed when set)
+    # detection runs: the ImageNet weights the backbone starts from (hashed when set): 'run:<run name>'
+    # (that finished run of this repository, under out_root) or a checkpoint path; None = from scratch
+    pretrained: str | None = None
     # ---- execution
     data_root: str = "data"
     download: bool = False
@@ -78,6 +81,11 @@ class RunConfig:
         get_recipe(self.recipe)  # one-line error for an unknown recipe
         if self.detector is not None and self.detector not in DETECTORS:
             raise ConfigError(f"unknown detector {self.detector!r}; use one of {', '.join(DETECTORS)}")
+        if self.pretrained is not None and self.pretrained.strip().lower() in ("", "none"):
+            self.pretrained = None  # `--pretrained none`: from scratch
+        if self.pretrained is not None and self.detector is None:
+            raise ConfigError("pretrained weights are for detection runs (set --detector); a classification run "
+                              "trains from scratch")
         for name in ("epochs", "batch_size", "train_subset", "test_subset"):
             v = getattr(self, name)
             if v is not None and v <= 0:

@@ -192,3 +192,27 @@ def test_detection_run_needs_a_detection_recipe(tmp_path):
     with pytest.raises(ConfigError, match="mmdet_1x"):
         run(RunConfig(model="resnet18_imagenet", detector="faster_rcnn", dataset="fmnistcoco", recipe="cifar",
                       out_root=str(tmp_path)), handle_signals=False)
+
+
+@pytest.mark.fashion_mnist
+def test_a_run_starts_from_its_pretrained_run(coco_root, tmp_path):
+    """``pretrained='run:<name>'`` loads that finished run's checkpoint into the backbone: the
+    frozen stem still holds the ImageNet weights after training."""
+    from models import create_model
+
+    src = create_model("resnet18_imagenet", num_classes=1000)
+    torch.nn.init.normal_(src.stem[0].weight)  # unlike any fresh initialisation
+    pre = tmp_path / "imagenet-run"
+    pre.mkdir()
+    torch.save({"model": src.state_dict()}, pre / "checkpoint.pt")
+    (pre / "record.json").write_text(json.dumps({"status": "done"}))
+    cfg = _cfg(coco_root, tmp_path, epochs=1, pretrained="run:imagenet-run")
+    rec = run(cfg, handle_signals=False)
+    assert rec["status"] == "done" and rec["config"]["pretrained"] == "run:imagenet-run"
+    assert rec["detector"]["pretrained_backbone"] == str(pre / "checkpoint.pt")
+    state = torch.load(cfg.run_dir / "checkpoint.pt", map_location="cpu")["model"]
+    stem = [v for k, v in state.items() if k.endswith("stem.0.weight")]
+    assert len(stem) == 1 and torch.equal(stem[0], src.stem[0].weight.detach())
+    assert cfg.run_hash() != _cfg(coco_root, tmp_path, epochs=1).run_hash()
+    with pytest.raises(ConfigError, match="no .*imagenet-missing"):
+        run(_cfg(coco_root, tmp_path, epochs=1, pretrained="run:imagenet-missing"), handle_signals=False)

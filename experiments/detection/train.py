@@ -3,7 +3,7 @@
     ./reproduce.sh run --model ela_resnet50_imagenet --detector faster_rcnn --dataset fmnistcoco \\
         --recipe mmdet_1x --scale smoke
     python -m experiments.run --model resnet50_imagenet --detector mask_rcnn --dataset coco \\
-        --recipe mmdet_1x --data-root /data/coco --model-kwargs '{"pretrained_backbone": "runs/.../checkpoint.pt"}'
+        --recipe mmdet_1x --data-root /data/coco --pretrained runs/<ImageNet run>/checkpoint.pt
 
 ``experiments.run.run`` hands a config with ``detector`` set to :func:`run_detection`. What
 the fields mean for a detection run:
@@ -21,6 +21,9 @@ the fields mean for a detection run:
   and 11 plus mmcv's 500-iteration linear warm-up). At the smoke scale the warm-up is
   capped at one epoch's iterations. RetinaNet clips gradients at norm 35 (MMDetection's
   ``retinanet_r50_fpn_1x`` ``grad_clip``); the R-CNNs do not (``grad_clip=None``).
+* ``pretrained``: the backbone's ImageNet weights (``experiments.detection.pretrained``):
+  ``run:<run name>`` (a finished ImageNet run of this repository under ``out_root``; what the
+  full profile of the detection tables plans), a checkpoint path, or None (from scratch).
 * ``pruning``: ELA's controller settings; for an ``ela_*`` backbone the preset defaults to
   ``'detection'`` (ELA Sec. 4.2: KL measured at epochs 1 and 7, EBQM with Beta(2, 5) and
   mu 0.2; ``models.kl.WINDOWS`` / ``models.ebqm.PRESETS``), mapped onto shorter runs like
@@ -77,6 +80,7 @@ from ..records import as_json, atomic_write_json, environment, git_commit
 from ..run import RunPaths, StopFlag, finished_record, load_checkpoint, write_checkpoint
 from ..tables import planned_rows
 from .coco import CocoDetectionDataset, collate, evaluate
+from .pretrained import resolve_pretrained
 
 __all__ = ["run_detection", "detection_losses", "detection_root", "evaluate_detector", "DetState", "SMOKE_SIZE",
            "RETINANET_GRAD_CLIP"]
@@ -243,6 +247,9 @@ def _build(cfg: RunConfig) -> _Run:
         raise ConfigError(f"dataset {cfg.dataset!r} is not a detection dataset; use coco or fmnistcoco")
     num_classes = _base_dataset(train_ds).num_classes
     overrides = _detector_overrides(cfg, info.resolution)
+    weights = resolve_pretrained(cfg)  # before anything is written: a missing ImageNet run fails here
+    if weights is not None:
+        overrides["pretrained_backbone"] = str(weights)
     torch.manual_seed(mix_seed(cfg.seed, -1))
     model = create_detector(cfg.detector, cfg.model, num_classes=num_classes, **overrides)
     body = model.backbone.body

@@ -35,12 +35,12 @@ from __future__ import annotations
 
 from .cost import Estimate, estimate
 from .local import run_debug, run_local
-from .plan import ROOT, check_data, cli_args, default_data_root, prepare, state_dir
+from .plan import ROOT, check_data, check_pretrained, cli_args, default_data_root, prepare, state_dir
 from .slurm import TableJob, available_clusters, load_cluster, slurm_parameters, submit_slurm
 from .status import ACTIVE, FINAL, RunState, read_record, row_labels, table_status
 
 __all__ = [
-    "ROOT", "prepare", "check_data", "estimate", "run_local", "run_debug", "submit_slurm", "table_status",
+    "ROOT", "prepare", "check_data", "check_pretrained", "estimate", "run_local", "run_debug", "submit_slurm", "table_status",
     "TableJob", "load_cluster", "slurm_parameters", "state_dir", "cli_args", "FINAL",
     "ACTIVE", "RunState", "read_record", "row_labels", "Estimate", "default_data_root", "available_clusters",
 ]

@@ -13,7 +13,7 @@ from ..data import DATASETS, dataset_spec
 from ..records import ROOT
 from ..tables import Planned, Table
 
-__all__ = ["ROOT", "state_dir", "default_data_root", "prepare", "cli_args", "check_data"]
+__all__ = ["ROOT", "state_dir", "default_data_root", "prepare", "cli_args", "check_data", "check_pretrained"]
 
 
 def state_dir(out_root: str | Path, table_id: str, profile: str) -> Path:
@@ -31,15 +31,21 @@ def default_data_root(dataset: str, data_root: str | None) -> str:
 def prepare(table: Table, profile: str, *, seeds: int | None = None, limit: int | None = None,
             data_root: str | None = None, out_root: str = "runs", epochs: int | None = None,
             train_subset: int | None = None, test_subset: int | None = None,
-            workers: int | None = None, drop_path: float | None = None, amp: bool = False) -> list[Planned]:
+            workers: int | None = None, drop_path: float | None = None, amp: bool = False,
+            pretrained: str = "auto") -> list[Planned]:
     """The table's runs with the execution settings of this machine.
 
     ``epochs``/``train_subset``/``test_subset`` override the profile's scale, ``drop_path``
     the recipe's DropPath on layer-attention branches (0.2 by default, the released
     command's), ``amp`` trains under bf16 autocast on the GPU fast path (fp32 by default);
-    all change the runs' identity, hence their folders. ``limit`` keeps the first N runs
-    (seed-major order).
+    all change the runs' identity, hence their folders. ``pretrained``: 'auto' keeps each
+    detection row's planned ImageNet weights (the full profile: this repository's ImageNet run of
+    the row's method), 'none' trains the detection rows from scratch (new runs). ``limit`` keeps
+    the first N runs (seed-major order).
     """
+    if pretrained not in ("auto", "none"):
+        raise ConfigError(f"--pretrained {pretrained!r}: use auto (the ImageNet runs of this repository) or none "
+                          f"(from scratch); a checkpoint of your own goes to one run: ./reproduce.sh run --pretrained PATH")
     plans = table.plan(profile, seeds)
     if limit is not None:
         if limit < 1:
@@ -52,7 +58,8 @@ def prepare(table: Table, profile: str, *, seeds: int | None = None, limit: int 
                                   ("drop_path", drop_path), ("amp", amp or None)) if v is not None}
     out = []
     for p in plans:
-        cfg = dataclasses.replace(p.cfg, **identity, out_root=out_root, workers=workers, progress=False,
+        scratch = {"pretrained": None} if pretrained == "none" and p.cfg.detector else {}
+        cfg = dataclasses.replace(p.cfg, **identity, **scratch, out_root=out_root, workers=workers, progress=False,
                                   data_root=default_data_root(p.cfg.dataset, data_root))
         out.append(dataclasses.replace(p, cfg=cfg))
     return out
@@ -74,13 +81,30 @@ def cli_args(cfg: RunConfig) -> list[str]:
     return args
 
 
+def check_pretrained(table: Table, plans: list[Planned]) -> None:
+    """One-line ConfigError when ImageNet runs that detection rows start from are not finished.
+    The launcher does not chain SLURM jobs (no afterok dependency on the ImageNet runs): the
+    ImageNet tables are launched first, this table when they are done (or --pretrained none)."""
+    from ..detection.pretrained import resolve_pretrained
+
+    missing: dict[str, ConfigError] = {}
+    for p in plans:
+        if p.cfg.detector and p.cfg.pretrained and p.cfg.pretrained not in missing:
+            try:
+                resolve_pretrained(p.cfg)
+            except ConfigError as exc:
+                missing[p.cfg.pretrained] = exc
+    if missing:
+        first = next(iter(missing.values()))
+        raise ConfigError(f"{table.id}: {len(missing)} ImageNet run(s) that its detection rows start from are not "
+                          f"finished (this launcher does not queue detection jobs behind them: launch the ImageNet "
+                          f"tables first, then this one; or --pretrained none to train from scratch). First: {first}")
+
+
 def check_data(table: Table, plans: list[Planned], profile: str) -> None:
     """One-line ConfigError naming the missing dataset, where it is expected and how to get it
     (each dataset's ``DatasetSpec.check_available``, once per dataset and root)."""
-    if profile == "full" and any(p.cfg.detector for p in plans):
-        raise ConfigError(f"{table.id} --profile full: detection rows start from this repository's ImageNet "
-                          "checkpoints (experiments.detection.pretrained), which the launcher does not hand to "
-                          "the detection runs yet (issue 14); run --profile smoke (from scratch, offline data)")
+    check_pretrained(table, plans)
     for cfg in {(p.cfg.dataset, p.cfg.data_root): p.cfg for p in plans if p.cfg.detector}.values():
         from ..detection.train import detection_root  # the tree the run reads (the offline set made if absent)
 

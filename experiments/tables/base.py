@@ -32,13 +32,15 @@ from ..config import RunConfig
 from ..recipes import SMOKE
 
 __all__ = ["Row", "Table", "Planned", "PROFILES", "SMOKE_DATASET", "SMOKE_DETECTION_DATASET", "SMOKE_SEEDS",
-           "model_name", "LABELS", "RELEASED_IMAGENET_SE", "detection_rows"]
+           "model_name", "LABELS", "RELEASED_IMAGENET_SE", "detection_rows", "PRETRAINED_RUN"]
 
 PROFILES = ("full", "smoke")
 SMOKE_DATASET = "fashionmnist"
 #: the smoke profile of detection rows: the offline COCO-format set (experiments.detection.offline)
 SMOKE_DETECTION_DATASET = "fmnistcoco"
 SMOKE_SEEDS = 1
+#: ``RunConfig.pretrained`` of a full-profile detection run: this prefix + the ImageNet run's name
+PRETRAINED_RUN = "run:"
 
 #: How the papers print each method (row labels).
 LABELS = {
@@ -93,6 +95,17 @@ class Row:
     def model(self) -> str:
         return model_name(self.family, self.backbone)
 
+    def pretraining_row(self) -> "Row":
+        """The ImageNet classification row whose run a detection row's backbone starts from (ELA
+        Sec. 4.2, DLA Sec. 4.2, DIA Sec. V-C: ImageNet-pretrained backbones of the same method):
+        the same backbone, family and module settings on ImageNet with recipe 'imagenet'. Its
+        seed-0 run is the paper's ImageNet row where the settings agree (ELA Table 2, DLA Table 2,
+        DIA Table VIII), trained once for both."""
+        if not self.detector:
+            raise ConfigError(f"row {self.label!r} is not a detection row (no detector)")
+        return Row(label=self.label, family=self.family, backbone=self.backbone, depth=self.depth,
+                   dataset="imagenet", recipe="imagenet", model_kwargs=self.model_kwargs, resources="imagenet")
+
     @property
     def key(self) -> tuple[str, str, int, str, str]:
         """(dataset, backbone, depth, model, variant) as in results/paper/results.csv."""
@@ -113,6 +126,8 @@ class Row:
         sizes = dict(epochs=SMOKE.epochs, train_subset=SMOKE.train_subset, test_subset=SMOKE.test_subset) if smoke else {}
         smoke_dataset = SMOKE_DETECTION_DATASET if self.detector else SMOKE_DATASET
         detection = {"detector": self.detector} if self.detector else {}  # absent: classification hashes
+        if self.detector and not smoke:  # the full profile starts from this repository's ImageNet run
+            detection["pretrained"] = PRETRAINED_RUN + self.pretraining_row().config("full", 0).run_name
         return RunConfig(
             model=self.model,
             dataset=smoke_dataset if smoke else self.dataset,
