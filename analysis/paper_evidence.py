@@ -185,6 +185,9 @@ _UNTESTABLE_KIND = {
     "figure": "a figure claim: the paper prints no numbers for it",
     "faster": "a timing claim: the paper prints training times without std or n",
     "stable": "a divergence claim: the paper prints 'nan' against an accuracy, no spread to test",
+    "params": "a parameter-count claim: computed from the model zoo, nothing to test",
+    "lower_std": "a spread claim: the paper prints each arm's std, no test of it",
+    "grows": "a growth claim: a difference of differences, not tested on the printed numbers",
 }
 
 

@@ -30,7 +30,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from .claims import CLAIMS, evaluate_claims
+from .claims import CLAIMS, VERDICTS, evaluate_claims
 from .compare import compare, runs_for
 from .paper_evidence import PAPER_VERDICTS, cross_paper, n_sources, verdict_counts
 from .records import ROOT, load_paper, load_records
@@ -275,7 +275,7 @@ def _claims_lines(summary: pd.DataFrame, which: str, alpha: float) -> list[str]:
     per_paper = verdict_counts(summary)
     return [
         f"Our accuracies: the {which} test accuracy over epochs of each run (the released code reports the best).",
-        "Verdicts: " + ", ".join(f"{k}: {counts.get(k, 0)}" for k in ("supported", "not supported", "not yet run"))
+        "Verdicts: " + ", ".join(f"{k}: {counts.get(k, 0)}" for k in VERDICTS)
         + f" (of {len(summary)} claims).",
         "The papers' own numbers (no runs needed): " + ", ".join(f"{k}: {pcounts.get(k, 0)}" for k in PAPER_VERDICTS)
         + " (" + "; ".join(f"{k.upper()} " + " / ".join(str(int(r[v])) for v in PAPER_VERDICTS)
@@ -287,8 +287,11 @@ def _claims_lines(summary: pd.DataFrame, which: str, alpha: float) -> list[str]:
                    _paper_verdict_cell(r)]
                   for r in summary.to_dict("records")]),
         "",
-        "A comparison counts when both arms have 2 or more finished full-scale runs; a claim is supported when "
-        "every comparison run supports it (DIA Table III's 'most SAMs': more than half), with Welch p-values "
+        "A comparison is tested when both arms have 2 or more finished full-scale runs; one with a single run in "
+        "an arm gets 'n=1: direction agrees / disagrees' (no test, never 'supported'), and a claim with only "
+        "such comparisons 'n=1: direction only'; each claim's evidence names the contexts tested, n=1 and not "
+        "yet run. Parameter claims are computed from the model zoo. A claim is supported when "
+        "every tested comparison supports it (DIA Table III's 'most SAMs': more than half), with Welch p-values "
         f"Holm-corrected within the claim at alpha = {alpha}. 'seeds/arm': runs per arm a Welch test needs to "
         "detect the paper's difference with our spread (power 0.8). 'The paper's own evidence': the same "
         "comparisons tested on the paper's printed mean, std and n (next section).", "",

@@ -27,7 +27,7 @@ import pandas as pd
 from scipy import stats
 
 __all__ = [
-    "TTest", "summarize", "student", "welch", "from_stats", "holm",
+    "TTest", "summarize", "student", "welch", "from_stats", "holm", "growth",
     "achieved_power", "seeds_needed", "recompute_marks",
 ]
 
@@ -89,6 +89,29 @@ def from_stats(m1: float, s1: float, n1: int, m2: float, s2: float, n2: int,
     r = stats.ttest_ind_from_stats(m1, s1, n1, m2, s2, n2, equal_var=equal_var)
     df = n1 + n2 - 2 if equal_var else _welch_df(s1**2 / n1, n1, s2**2 / n2, n2)
     return TTest(float(r.statistic), float(r.pvalue), float(df))
+
+
+def growth(deep: tuple[Sequence[float], Sequence[float]], shallow: tuple[Sequence[float], Sequence[float]],
+           log: bool = False) -> TTest:
+    """Whether the difference between two arms grows from a shallow setting to a deep one (DLA
+    Fig. 4: DLA-L's gain over ResNet grows with depth): g = (mean a_deep - mean b_deep) -
+    (mean a_shallow - mean b_shallow) over four independent groups of runs, t = g / sqrt(sum of
+    the four s^2/n), Welch-Satterthwaite df over the four squared standard errors, two-sided p.
+
+    ``log``: the groups are times and the difference a saving 1 - a/b (ELA: the time saving
+    grows with depth): the test runs on log values, sign turned so that a growing saving gives
+    t > 0. Needs 2 or more values per group."""
+    groups = [np.asarray(x, float) for x in (*deep, *shallow)]
+    groups = [np.log(x) for x in groups] if log else groups
+    g = (groups[0].mean() - groups[1].mean()) - (groups[2].mean() - groups[3].mean())
+    g = -g if log else g
+    v = [x.var(ddof=1) / len(x) for x in groups]
+    se = math.sqrt(sum(v))
+    if se == 0:
+        return TTest(math.copysign(math.inf, g) if g else 0.0, 0.0 if g else 1.0, float("nan"))
+    df = sum(v) ** 2 / sum(vi**2 / (len(x) - 1) for vi, x in zip(v, groups))
+    t = g / se
+    return TTest(float(t), float(2 * stats.t.sf(abs(t), df)), float(df))
 
 
 def holm(pvalues: Sequence[float], alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:

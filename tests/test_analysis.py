@@ -330,7 +330,8 @@ def test_report_without_records(tmp_path):
     res = build_report(tmp_path / "no-runs", out=tmp_path / "r.md")
     text = res["report"].read_text()
     assert "No run records yet" in text
-    assert set(res["summary"]["verdict"]) == {"not yet run"}
+    summary = res["summary"]
+    assert set(summary.loc[summary["kind"] != "params", "verdict"]) == {"not yet run"}  # params: from the zoo
     assert "| ResNet-20 | 91.35 | not yet run |" in (tmp_path / "tables" / "ela.table1.md").read_text()
 
 
@@ -513,6 +514,11 @@ def write_detection_record(root: Path, model: str, detector: str, seed: int, box
     d = write_record(root / detector, model, "coco", seed, None, recipe="mmdet_1x")
     rec = json.loads((d / "record.json").read_text())
     rec["config"]["detector"] = detector
+    from experiments.tables import get_table
+
+    # a full-profile detection run starts from the ImageNet run its row plans (RunConfig.pretrained)
+    (row,) = [r for r in get_table("ela.table5").rows if r.model == model and r.detector == detector]
+    rec["config"]["pretrained"] = row.config("full", 0).pretrained
     rec["run_name"] += f"-{detector}"
     rec["run_hash"] += f"-{detector}"
 

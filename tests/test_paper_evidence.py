@@ -164,9 +164,13 @@ def test_untestable_claims_and_counts_per_paper(evidence):
     assert (v.loc["dia.sharing_keeps_sams", "paper_tested"], v.loc["dia.sharing_keeps_sams", "paper_significant"]) \
         == (20, 13)
     counts = verdict_counts(summary)
-    assert counts.loc["ela", list(PAPER_VERDICTS)].tolist() == [0, 3, 8]
-    assert counts.loc["dla", list(PAPER_VERDICTS)].tolist() == [5, 4, 1]
-    assert counts.loc["dia", list(PAPER_VERDICTS)].tolist() == [2, 1, 7]
+    assert counts.loc["ela", list(PAPER_VERDICTS)].tolist() == [0, 3, 14]
+    assert counts.loc["dla", list(PAPER_VERDICTS)].tolist() == [6, 5, 7]
+    assert counts.loc["dia", list(PAPER_VERDICTS)].tolist() == [3, 3, 14]
+    # parameter, spread and growth claims are not tested on the printed numbers
+    assert v.loc["dia.sharing_saves_params_164", "paper_verdict"] == "cannot be tested"
+    assert v.loc["ela.ebqm_lower_std", "paper_verdict"] == "cannot be tested"
+    assert v.loc["dla.gain_grows_with_depth", "paper_verdict"] == "cannot be tested"
 
 
 def test_cross_paper_consistency(paper):
@@ -188,15 +192,17 @@ def test_cross_paper_consistency(paper):
 
 def test_evaluate_claims_and_report_show_the_paper_verdict_without_runs(tmp_path):
     summary, evidence = evaluate_claims(None, load_paper())
-    assert set(summary["verdict"]) == {"not yet run"}
+    zoo = summary["kind"] == "params"  # computed from the model zoo: a verdict without runs
+    assert set(summary.loc[~zoo, "verdict"]) == {"not yet run"}
+    assert set(summary.loc[zoo, "verdict"]) == {"supported", "not supported"}
     assert {"paper_verdict", "paper_coverage"} <= set(summary.columns)
     assert {"paper_p_welch", "paper_p_student", "paper_p_holm", "paper_seeds_needed", "paper_result",
             "paper_n_source"} <= set(evidence.columns)
     res = build_report(tmp_path / "no-runs", out=tmp_path / "r.md")
     text = res["report"].read_text()
     assert "## What the papers' own numbers support" in text
-    assert "significant: 7, not significant: 8, cannot be tested: 16" in text
-    assert "| ELA | 11 | 0 | 3 | 8 |" in text and "| DLA | 10 | 5 | 4 | 1 |" in text and "| DIA | 10 | 2 | 1 | 7 |" in text
+    assert "significant: 9, not significant: 11, cannot be tested: 35" in text
+    assert "| ELA | 17 | 0 | 3 | 14 |" in text and "| DLA | 18 | 6 | 5 | 7 |" in text and "| DIA | 20 | 3 | 3 | 14 |" in text
     assert "The paper's own evidence: **not significant** (4/4 comparisons testable" in text
     assert "### Where each table's n comes from" in text and "### Cross-paper consistency" in text
     assert "| ela.ebqm_beats_alternatives | ELA |" in text
