@@ -125,6 +125,9 @@ FAMILY_MODULES: tuple[str, ...] = ("dia", "mrla", "dla", "ela")
 PER_BLOCK_SAMS = ("se", "eca", "cbam", "bam", "srm", "spa", "sge", "gc", "sem", "spem")
 DIA_SHARED_SAMS = ("se", "eca", "cbam", "srm", "spa")
 
+#: Modules that register models of their own, outside ``build`` (timm's ViT, DIA Table IX).
+MODEL_MODULES: tuple[str, ...] = ("vit",)
+
 
 def _register_all() -> None:
     from .attention import list_attn
@@ -152,6 +155,8 @@ def _register_all() -> None:
     for fam in FAMILIES.values():
         _register_family_models(fam)
     on_register(_register_family_models)  # families registered later (a module imported after the zoo)
+    for mod in MODEL_MODULES:
+        importlib.import_module(f"{__package__}.{mod}")
 
 
 #: Named backbones registered with only some families: those the papers use on them.
