@@ -6,6 +6,20 @@ that select the paper's variant). A row agrees when our count, rounded to the nu
 decimals the paper printed, equals the printed number. FLOPs are counted with
 ``torch.utils.flop_counter`` on the meta device and reported as multiply-accumulates
 (the convention of ELA/DLA Table 2: ResNet-50 = 4.1B).
+
+Detectors (ELA Table 5, DLA Table 3; dataset ``coco``, 80 classes): a row whose ``kwargs``
+has a ``detector`` key (``faster_rcnn`` | ``mask_rcnn`` | ``retinanet``) is counted on
+``models.detection.create_detector(detector, model, num_classes=80,
+backbone_kwargs=<the other kwargs>)``, built on the meta device (no weights allocated).
+Parameters are counted as MMDetection reports them: mmcv's ``get_model_complexity_info``
+counts the parameters with ``requires_grad`` only, and MMDetection's ResNet freezes the stem
+and stage 1 (``frozen_stages=1``) when it is built, so the frozen parameters are NOT counted.
+The papers' numbers confirm it: counted this way ResNet-50 Faster/Mask R-CNN give
+41,531,812 / 44,175,349 = the printed 41.5M / 44.2M, and every ResNet, SE, ECA, MRLA-L and ELA
+detector row agrees; counting every parameter (frozen stem + stage 1 included, 225,344 more
+for ResNet-50) gives 41.8M / 44.4M and none of the plain ResNet rows agrees. (The GC rows
+fit mmdet's GCNet models counted whole instead, as the GCNet paper counts: see
+results/paper/params_differences.csv.) The detection tables print no FLOPs.
 """
 from __future__ import annotations
 
@@ -18,6 +32,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from models import ConfigError, count_parameters, create_model, list_models
+from models.detection import create_detector
 
 from .data import DATASETS
 from .records import ROOT
@@ -53,8 +68,13 @@ def agrees(ours: float, printed: str) -> bool:
 
 
 def _build(row: pd.Series) -> torch.nn.Module:
+    """The row's network on the meta device: a classifier, or the detector named by the
+    ``detector`` key of its kwargs (the other kwargs go to the backbone)."""
     kwargs = json.loads(row["kwargs"]) if row["kwargs"] else {}
+    detector = kwargs.pop("detector", None)
     with torch.device("meta"):
+        if detector is not None:
+            return create_detector(detector, row["model"], num_classes=int(row["num_classes"]), backbone_kwargs=kwargs)
         return create_model(row["model"], num_classes=int(row["num_classes"]), **kwargs)
 
 

@@ -26,10 +26,12 @@ EXPECTED_ROWS = {
     ("dia", "table14"): 5,   # activation x stacked cells
     ("dia", "table15"): 3,   # one stage removed
     ("dia", "table16"): 12,  # 4 depths x (Origin, SENet, DIA-LSTM) without BN
+    ("ela", "table5"): 28,   # Faster R-CNN 6 + 6, Mask R-CNN 8 + 8 (ResNet-50, ResNet-101)
+    ("dla", "table3"): 30,   # Faster R-CNN 7 + 6, Mask R-CNN 9 + 8
 }
-# DIA Tables III, VI, VII, VIII, XI and XVII print no parameter counts.
+# DIA Tables III, VI, VII, VIII, X (detection), XI and XVII print no parameter counts.
 
-DATASET_CLASSES = {"cifar10": 10, "cifar100": 100, "imagenet": 1000, "stl10": 10, "miniimagenet": 100, "chestxray": 2}
+DATASET_CLASSES = {"cifar10": 10, "cifar100": 100, "imagenet": 1000, "stl10": 10, "miniimagenet": 100, "chestxray": 2, "coco": 80}
 
 BACKBONES = (
     [f"resnet{d}" for d in (20, 56, 83, 110, 164, 245, 326, 407)]
@@ -66,7 +68,7 @@ def test_columns_exact(table):
 def test_row_counts_per_table(table):
     counts = table.groupby(["paper", "table"]).size().to_dict()
     assert counts == EXPECTED_ROWS
-    assert len(table) == sum(EXPECTED_ROWS.values()) == 200
+    assert len(table) == sum(EXPECTED_ROWS.values()) == 258
 
 
 def test_keys_unique_and_labels_valid(table):
@@ -83,7 +85,10 @@ def test_numbers_are_printed_decimals_in_plausible_ranges(table):
     for _, r in table.iterrows():
         assert NUMBER_RE.match(r.params_m), r.params_m
         p = float(r.params_m)
-        if r.dataset == "imagenet":
+        if r.dataset == "coco":  # whole detectors; the detection tables print no FLOPs
+            assert 40.0 < p < 85.0, (r.row, p)
+            assert r.flops_g == ""
+        elif r.dataset == "imagenet":
             assert 20.0 < p < 60.0, (r.row, p)
             assert r.flops_g == "" or 3.0 < float(r.flops_g) < 10.0
         else:
@@ -116,6 +121,14 @@ def test_numbers_are_printed_decimals_in_plausible_ranges(table):
         ("dia", "table14", "tanh, 3 LSTM cells", "cifar100", "params_m", "3.33"),
         ("dia", "table15", "stage3 removed", "cifar100", "params_m", "1.78"),
         ("dia", "table16", "ResNet326 / DIA-LSTM (r=16)", "cifar100", "params_m", "3.41"),
+        ("ela", "table5", "Faster R-CNN / ResNet-50", "coco", "params_m", "41.5"),
+        ("ela", "table5", "Mask R-CNN / ResNet-50", "coco", "params_m", "44.2"),
+        ("ela", "table5", "Mask R-CNN / ResNet-101 / GC", "coco", "params_m", "82.2"),
+        ("ela", "table5", "Faster R-CNN / ResNet-101 / RLA", "coco", "params_m", "60.9"),
+        ("dla", "table3", "Faster R-CNN / ResNet-50 / DLA-L (ours)", "coco", "params_m", "44.2"),
+        ("dla", "table3", "Mask R-CNN / ResNet-50 / BA", "coco", "params_m", "47.3"),
+        ("dla", "table3", "Mask R-CNN / ResNet-50 / GC", "coco", "params_m", "54.4"),
+        ("dla", "table3", "Mask R-CNN / ResNet-101 / DLA-L (ours)", "coco", "params_m", "66.1"),
     ],
 )
 def test_spot_checks_against_papers(table, paper, tab, row, dataset, column, expected):
@@ -129,7 +142,7 @@ def test_model_names_follow_the_registry_pattern(table):
     # Rows of methods this repository does not implement say so.
     for _, r in table[table.model == ""].iterrows():
         assert "not implemented" in r.note, r.row
-    assert set(table[table.model == ""].row.str.split(" / ").str[-1]) == {"A^2", "AA", "RLA", "RLAg"}
+    assert set(table[table.model == ""].row.str.split(" / ").str[-1]) == {"A^2", "AA", "RLA", "RLAg", "NL", "BA"}
 
 
 def test_kwargs_are_json_objects(table):
@@ -138,6 +151,12 @@ def test_kwargs_are_json_objects(table):
             kw = json.loads(r.kwargs)
             assert isinstance(kw, dict) and kw, r.row
             assert isinstance(kw.get("attn_kwargs", {}), dict)
+        # detector rows (and only they) name their detector, from the row's label
+        detector = json.loads(r.kwargs).get("detector") if r.kwargs else None
+        if r.dataset == "coco":
+            assert detector == {"Faster R-CNN": "faster_rcnn", "Mask R-CNN": "mask_rcnn"}[r.row.split(" / ")[0]], r.row
+        else:
+            assert detector is None, r.row
 
 
 def test_ablation_kwargs_follow_the_rows(table):
@@ -163,8 +182,13 @@ def test_ablation_kwargs_follow_the_rows(table):
     for _, r in dia_se.iterrows():
         bias = json.loads(r.kwargs)["attn_kwargs"].get("bias", False)
         assert bias is (not r.model.endswith("resnext101_8x32d")), r.row
-    ela_dla_se = table[(table.paper != "dia") & table.model.str.startswith("se_resnet") & (table.dataset != "imagenet")]
+    ela_dla_se = table[(table.paper != "dia") & table.model.str.startswith("se_resnet")
+                       & ~table.dataset.isin(["imagenet", "coco"])]
     assert (ela_dla_se.kwargs == "").all()
+    # the detectors' SE backbones are the Table 2 ImageNet SE (without biases)
+    se_det = table[table.model.str.startswith("se_resnet") & (table.dataset == "coco")]
+    assert len(se_det) == 8
+    assert all(json.loads(k)["attn_kwargs"] == {"bias": False} for k in se_det.kwargs)
     # ELA/DLA Table 2's ImageNet SE: the released MRLA/DLA code's SE, without biases (the
     # zoo's ImageNet default keeps the SENet paper's biases)
     se_in = table[(table.paper != "dia") & table.model.str.startswith("se_resnet") & (table.dataset == "imagenet")]
@@ -176,6 +200,7 @@ def test_ablation_kwargs_follow_the_rows(table):
 KNOWN_DISAGREEMENTS = {
     ("mrla_l_resnet56", "cifar100"): {"0.64", "0.65"},   # ELA Table 1 vs DLA Table 1
     ("mrla_l_resnet110", "cifar100"): {"1.23", "1.24"},  # ELA Table 1 vs DLA Table 1
+    ("gc_resnet50_imagenet", "coco"): {"46.9", "54.4"},  # GC Mask R-CNN: ELA Table 5 vs DLA Table 3
 }
 
 
@@ -196,7 +221,7 @@ KNOWN_BACKBONE_MISMATCHES = {("dia", "table16", "ResNet245 / Origin")}  # 2.5247
 def test_plain_backbone_rows_match_our_backbones(table):
     from models import count_parameters, create_model
 
-    plain = table[table.model.isin(BACKBONES)]
+    plain = table[table.model.isin(BACKBONES) & (table.dataset != "coco")]  # detectors: test_params_detectors
     assert len(plain) >= 20
     mismatches = set()
     for _, r in plain.iterrows():

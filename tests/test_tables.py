@@ -20,6 +20,7 @@ from experiments.launch import cli_args, prepare, slurm_parameters, load_cluster
 from experiments.params import ROOT
 from experiments.tables import TABLE_IDS, all_tables, get_table, resolve
 from models import ConfigError, count_parameters, create_model, list_models
+from models.detection import create_detector
 
 # table -> (printed rows we run, paper's seeds, full-profile runs, smoke-profile runs)
 EXPECTED = {
@@ -105,8 +106,10 @@ def test_rows_are_the_transcribed_rows(table_id):
     assert {k[3] for k in missing} <= {"a2", "aa", "rla", "rlag", "nl", "ba"}, missing
 
 
-def _count(model, kwargs, num_classes):
+def _count(model, kwargs, num_classes, detector=""):
     with torch.device("meta"):
+        if detector:  # detection rows: the whole detector, kwargs to the backbone
+            return count_parameters(create_detector(detector, model, num_classes=num_classes, backbone_kwargs=kwargs))
         return count_parameters(create_model(model, num_classes=num_classes, **kwargs))
 
 
@@ -115,12 +118,15 @@ def test_models_match_the_published_mapping(table_id):
     """params.csv maps each printed row to a model and kwargs; ours must build the same network
     (same parameter count; kwargs equal to a family default may be left out so runs are shared)."""
     t = get_table(table_id)
-    ncls = {"cifar10": 10, "cifar100": 100, "imagenet": 1000}
+    ncls = {"cifar10": 10, "cifar100": 100, "imagenet": 1000, "coco": 80}
     for r in PARAMS[(PARAMS.paper == t.paper) & (PARAMS.table == t.name) & (PARAMS.model != "")].itertuples():
-        ours = [row for row in t.rows if row.dataset == r.dataset and row.model == r.model]
+        kwargs = json.loads(r.kwargs) if r.kwargs else {}
+        detector = kwargs.pop("detector", "")
+        ours = [row for row in t.rows if row.dataset == r.dataset and row.model == r.model and row.detector == detector]
         assert ours, f"{table_id}: no row for {r.row} ({r.model})"
-        want = _count(r.model, json.loads(r.kwargs) if r.kwargs else {}, ncls[r.dataset])
-        assert any(_count(row.model, dict(row.model_kwargs), ncls[r.dataset]) == want for row in ours), r.row
+        want = _count(r.model, kwargs, ncls[r.dataset], detector)
+        assert any(_count(row.model, dict(row.model_kwargs), ncls[r.dataset], row.detector) == want
+                   for row in ours), r.row
 
 
 def test_rows_shared_between_tables_are_the_same_runs():
