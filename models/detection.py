@@ -114,8 +114,11 @@ Mask R-CNN R-50 44.2M. Measured here (80 foreground classes):
   27.2M as a classifier) gives 43,116,594 Faster / 45,760,131 Mask (43.1M / 45.8M), below
   the printed 44.2M / 46.9M. DLA's detection and classification counts are not consistent
   with one cell (+1.6M on the classifier, +2.7M on the detectors).
-* GC: the zoo's GC adds 2.5M to the detector; ELA's 46.9M and DLA's 54.4M for GC Mask R-CNN
-  disagree with each other (other GC placements or ratios, not stated in the papers).
+* GC: the zoo's GC (r=16 on every block) adds 2.5M to the detector. ELA's 46.9M and DLA's
+  54.4M for GC Mask R-CNN R-50 are MMDetection's GCNet models (GC on c3-c5 only, r=16 and r=4)
+  counted with every parameter, as the GCNet paper counts (46,922,434 / 54,401,602 here); the
+  papers do not say so, and R-101's 82.2M is not reproduced either way
+  (``results/paper/params_differences.csv``, ``tests/test_params_detectors.py``).
 """
 from __future__ import annotations
 
