@@ -33,7 +33,11 @@ backbone, depth), of one ``kind``:
 * ``figure``: a property of a trained model's attention (correlations, attention spread);
   evaluated in the notebooks from a checkpoint and passed in as ``extra``.
 
-``metric`` picks the accuracy compared (``top1``, ``top5``: ELA's top-5 claims).
+``metric`` picks the accuracy compared (``top1``, ``top5``: ELA's top-5 claims) or, for the
+detection claims (ELA Table 5, DLA Table 3, DIA Table X: dataset ``coco``, the detector in the
+arms' variant, ``detector=faster_rcnn``), the COCO metric (``box_ap``, ``box_ap75``, ``mask_ap``:
+the record's ``best_box_ap`` ... as ``analysis.compare`` reads them). Detection claims are
+declared per detector, so a claim's scope names exactly the runs it rests on.
 
 Verdicts: a comparison with 2 or more finished full-scale runs per arm is tested; one where an
 arm has a single run (the ImageNet tables, the timing figures: one seed) can never be, and gets
@@ -154,6 +158,18 @@ _SAMS = ("se", "eca", "cbam", "srm", "spa")
 _DIA_T4 = (Context("cifar100", "resnet", 164), Context("cifar100", "wrn52_4", 52),
            Context("cifar100", "resnext101_8x32d", 101))
 _HALF_PERMILLE = 0.0005  # half a unit of a percentage printed with one decimal ("94.4%")
+_COCO = _ctx("coco", "resnet_imagenet", (50, 101))  # detection: COCO 2017, ResNet-50/101 backbones
+_COCO50 = _ctx("coco", "resnet_imagenet", (50,))
+_DIA_T10 = ("Table X prints AP without std (15 seeds per model): not testable on the paper's numbers; its '*' "
+            "marks are its own Student t-tests against DIA-LSTM")
+_MASK_LAYOUT = ("Mask R-CNN's six printed numbers read as box AP/AP50/AP75 + mask AP/AP50/AP75 "
+                "(the table module's decision, MRLA's layout)")
+
+
+def _det(detector: str, subject: str, *others: str) -> tuple[tuple[Arm, Arm], ...]:
+    """Detection pairs: every arm with ``detector=<detector>`` (the papers' detector variant)."""
+    return _vs(subject, *others, variant=f"detector={detector}")
+
 
 CLAIMS: tuple[Claim, ...] = (
     # ------------------------------------------------------------------ ELA
@@ -218,6 +234,27 @@ CLAIMS: tuple[Claim, ...] = (
           + _vs(Arm("ela", "cdf=beta"), Arm("ela", "cdf=normal"), Arm("ela", "cdf=gamma"))
           + _vs(Arm("ela", "qm=ebqm"), Arm("ela", "qm=gqm"), Arm("ela", "qm=eqm")),
           _ctx("cifar100", "resnet", (56, 110)), ("table4", "table6", "table7")),
+    Claim("ela.det_faster_beats_baselines", "ela", "With Faster R-CNN on COCO 2017 ELA's box AP is above "
+          "ResNet's, SE's and ECA's (ResNet-50: 40.5 vs 36.4 / 37.7 / 38.0, the text's +2.8 over SE and +2.5 over "
+          "ECA; ResNet-101: 42.1 vs 38.7 / 39.6 / 40.3).", "ELA Table 5, Sec. 4.2", "better",
+          _det("faster_rcnn", "ela", "resnet", "se", "eca"), _COCO, ("table5",), metric="box_ap",
+          note="the text's +1.7 over RLA is not checked: RLA is not implemented here"),
+    Claim("ela.det_faster_beats_mrla_l", "ela", "With Faster R-CNN on COCO 2017 ELA's box AP is above MRLA-L's "
+          "(40.5 vs 40.4 at ResNet-50; 42.1 vs 42.0 at ResNet-101, the text's +0.1).", "ELA Table 5, Sec. 4.2",
+          "better", _det("faster_rcnn", "ela", "mrla_l"), _COCO, ("table5",), metric="box_ap"),
+    Claim("ela.det_mask_beats_baselines", "ela", "With Mask R-CNN on COCO 2017 ELA's box AP is above ResNet's, "
+          "SE's, ECA's and GC's (ResNet-50: 41.4 vs 37.2 / 38.7 / 39.0 / 39.4; ResNet-101: 42.9 vs 39.4 / 40.7 / "
+          "41.3 / 41.7).", "ELA Table 5, Sec. 4.2", "better", _det("mask_rcnn", "ela", "resnet", "se", "eca", "gc"),
+          _COCO, ("table5",), metric="box_ap",
+          note=_MASK_LAYOUT + "; the text's gains over NL and RLA are not checked: not implemented here"),
+    Claim("ela.det_mask_beats_mrla_l", "ela", "With Mask R-CNN on COCO 2017 ELA's box AP is above MRLA-L's (the "
+          "text's +0.2 at ResNet-50: 41.4 vs 41.2; 42.9 vs 42.8 at ResNet-101).", "ELA Table 5, Sec. 4.2", "better",
+          _det("mask_rcnn", "ela", "mrla_l"), _COCO, ("table5",), metric="box_ap", note=_MASK_LAYOUT),
+    Claim("ela.det_mask_ap", "ela", "With Mask R-CNN on COCO 2017 ELA's mask AP is above ResNet's, SE's, ECA's, "
+          "GC's and MRLA-L's (ResNet-50: 37.3 vs 34.1 / 35.4 / 35.6 / 35.7 / 37.1; ResNet-101: 38.6 vs 35.9 / 36.8 "
+          "/ 37.4 / 37.6 / 38.4): 'ELA maintains its edge'.", "ELA Table 5, Sec. 4.2", "better",
+          _det("mask_rcnn", "ela", "resnet", "se", "eca", "gc", "mrla_l"), _COCO, ("table5",), metric="mask_ap",
+          note=_MASK_LAYOUT),
     # ------------------------------------------------------------------ DLA
     Claim("dla.l_beats_mrla_l", "dla", "DLA-L is more accurate than MRLA-L (CIFAR-10/100 with ResNet-20/56/110; "
           "ImageNet-1K with ResNet-50/101).", "DLA Table 1, Table 2, Sec. 4.1", "better",
@@ -277,6 +314,30 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("dla.lii_dsu_beats_lii_dia_56", "dla", "In the LII arrangement a DSU block beats the DIA block by 0.36 "
           "at ResNet-56 (CIFAR-100).", "DLA Table 6, Sec. 5.3", "better", _vs("lii_dsu", "lii_dia"),
           _ctx("cifar100", "resnet", (56,)), ("table6",)),
+    Claim("dla.det_faster_beats_baselines", "dla", "With Faster R-CNN on COCO 2017 DLA-L's box AP is above "
+          "ResNet's by 4.2 / 3.6 points at ResNet-50 / ResNet-101 (40.6 vs 36.4; 42.3 vs 38.7), SE's (+2.9 at "
+          "ResNet-50: 37.7; 39.6 at ResNet-101) and ECA's (38.0; 40.3).", "DLA Table 3, Sec. 4.2", "better",
+          _det("faster_rcnn", "dla_l", "resnet", "se", "eca"), _COCO, ("table3",), metric="box_ap"),
+    Claim("dla.det_faster_ap75_over_se", "dla", "With Faster R-CNN DLA-L-50's box AP75 is 3.3 points above "
+          "SE-50's (44.2 vs 40.9) at similar parameter counts.", "DLA Table 3, Sec. 4.2", "better",
+          _det("faster_rcnn", "dla_l", "se"), _COCO50, ("table3",), metric="box_ap75"),
+    Claim("dla.det_faster_beats_mrla_l", "dla", "With Faster R-CNN on COCO 2017 DLA-L's box AP is above the static "
+          "MRLA-L's by 0.2 / 0.3 points at ResNet-50 / ResNet-101 (40.6 vs 40.4; 42.3 vs 42.0).",
+          "DLA Table 3, Sec. 4.2", "better", _det("faster_rcnn", "dla_l", "mrla_l"), _COCO, ("table3",),
+          metric="box_ap", note="the text's +1.8 / +1.1 over RLAg is not checked: RLAg is not implemented here"),
+    Claim("dla.det_mask_beats_baselines", "dla", "With Mask R-CNN on COCO 2017 DLA-L's box AP is above ResNet's, "
+          "SE's, ECA's and GC's (ResNet-50: 41.4 vs 37.2 / 38.7 / 39.0 / 39.9; ResNet-101: 42.9 vs 39.4 / 40.7 / "
+          "41.3 / 41.7).", "DLA Table 3, Sec. 4.2", "better", _det("mask_rcnn", "dla_l", "resnet", "se", "eca", "gc"),
+          _COCO, ("table3",), metric="box_ap",
+          note=_MASK_LAYOUT + "; the text's gains over NL, BA and RLAg are not checked: not implemented here"),
+    Claim("dla.det_mask_beats_mrla_l", "dla", "With Mask R-CNN on COCO 2017 DLA-L's box AP is above MRLA-L's "
+          "(41.4 vs 41.2 at ResNet-50; 42.9 vs 42.8 at ResNet-101).", "DLA Table 3, Sec. 4.2", "better",
+          _det("mask_rcnn", "dla_l", "mrla_l"), _COCO, ("table3",), metric="box_ap", note=_MASK_LAYOUT),
+    Claim("dla.det_mask_ap", "dla", "With Mask R-CNN on COCO 2017 DLA-L's mask AP is above ResNet's, SE's, ECA's, "
+          "GC's and MRLA-L's (ResNet-50: 37.2 vs 34.1 / 35.4 / 35.6 / 36.2 / 37.1; ResNet-101: 38.6 vs 35.9 / 36.8 "
+          "/ 37.4 / 37.6 / 38.4).", "DLA Table 3, Sec. 4.2", "better",
+          _det("mask_rcnn", "dla_l", "resnet", "se", "eca", "gc", "mrla_l"), _COCO, ("table3",), metric="mask_ap",
+          note=_MASK_LAYOUT),
     # ------------------------------------------------------------------ DIA
     Claim("dia.sharing_keeps_sams", "dia", "Sharing a self-attention module across each stage (DIA) improves "
           "its accuracy for most of SE, ECA, CBAM, SRM and SPA, with far fewer parameters.",
@@ -362,6 +423,22 @@ CLAIMS: tuple[Claim, ...] = (
           "on the runs' accuracy).", "DIA Fig. 15, Sec. VI-B2", "better",
           _vs(Arm("dia_srm", "share_bn=false"), Arm("dia_srm", "share_bn=true")),
           _ctx("cifar100", "resnet", (164,)), ("fig15",), note="one seed per arm (DIA Fig. 15 module): n=1 at most"),
+    Claim("dia.det_faster_beats_backbone", "dia", "With Faster R-CNN on MS COCO 2017 DIA-LSTM improves the plain "
+          "ResNet's box AP by 2.6 / 2.7 points (ResNet50: 39.1 vs 36.5; ResNet101: 41.3 vs 38.6; marked p < 0.05).",
+          "DIA Table X, Sec. IV-C", "better", _det("faster_rcnn", "dia", "resnet"), _COCO, ("table10",),
+          metric="box_ap", note=_DIA_T10),
+    Claim("dia.det_faster_beats_sams", "dia", "With Faster R-CNN on MS COCO 2017 DIA-LSTM's box AP is above SE's, "
+          "ECA's and SGE's (ResNet50: 39.1 vs 38.0 / 38.4 / 38.5; ResNet101: 41.3 vs 39.8 / 40.1 / 40.3; each "
+          "marked p < 0.05).", "DIA Table X, Sec. IV-C", "better", _det("faster_rcnn", "dia", "se", "eca", "sge"),
+          _COCO, ("table10",), metric="box_ap",
+          note=_DIA_T10 + "; DIA-LSTM (Light) is left out: at ResNet101 it is ahead of DIA-LSTM (41.8 vs 41.3, "
+               "also marked '*') and the paper claims no gain over it with Faster R-CNN"),
+    Claim("dia.det_retinanet_beats_all", "dia", "With RetinaNet on MS COCO 2017 DIA-LSTM's box AP is above every "
+          "other model's, ResNet, SE, ECA, SGE and DIA-LSTM (Light), 'by a significant margin' (ResNet50: 38.8 vs "
+          "35.5 / 37.4 / 37.4 / 37.6 / 37.9; ResNet101: 40.2 vs 37.8 / 38.6 / 39.4 / 38.8 / 39.8; each marked "
+          "p < 0.05).", "DIA Table X, Sec. IV-C", "better",
+          _det("retinanet", "dia", "resnet", "se", "eca", "sge", "dia_light"), _COCO, ("table10",), metric="box_ap",
+          note=_DIA_T10),
 )
 
 

@@ -6,9 +6,11 @@ claim, before anyone trains.
     consistency = cross_paper(load_paper())              # models printed by two or more papers
 
 Every claim (``analysis.claims.CLAIMS``) is tested on the same arms as our runs are: the
-claim's ``pairs`` in each of its ``contexts``, read from the claim's own ``tables`` of
+claim's ``pairs`` in each of its ``contexts``, on the claim's ``metric`` (top-1, top-5, or a
+detection claim's box / mask AP), read from the claim's own ``tables`` of
 ``results/paper/results.csv`` (``analysis.claims.paper_value``). A comparison is testable
-when the paper prints both arms' mean and std and n is known:
+when the paper prints both arms' mean and std and n is known (where it is not, but the other
+arm's row carries the paper's own significance mark, DIA Table X's '*', the detail quotes it):
 
 * n from the results.csv ``n`` column where it is filled (its ``note`` says where the number
   comes from: printed, or the paper's run-count statement, e.g. DLA Sec. 4.1 "five runs");
@@ -181,6 +183,18 @@ def tost_from_stats(m1: float, s1: float, n1: int, m2: float, s2: float, n2: int
     return float(max(sps.t.sf((d + margin) / se, df), sps.t.cdf((d - margin) / se, df)))
 
 
+def _printed_mark(other: Mapping[str, Any] | None) -> str:
+    """What the paper's own significance mark on the other arm's row says, for a comparison the
+    printed numbers cannot test (DIA Table X: AP without std, '*' = its Student t-test against
+    DIA-LSTM at p < 0.05); "" where the row carries no mark."""
+    r = other["record"] if other else {}
+    mark = str(r.get("pmark", "")).strip()
+    if not mark:
+        return ""
+    meaning = [c for c in _clauses(r.get("note", "")) if c.startswith(f"'{mark}'")]
+    return f"; the paper marks the other arm {meaning[0] if meaning else repr(mark)} (its own test, not recomputed)"
+
+
 _UNTESTABLE_KIND = {
     "figure": "a figure claim: the paper prints no numbers for it",
     "faster": "a timing claim: the paper prints training times without std or n",
@@ -206,8 +220,8 @@ def _compare(claim, a, b, ctx, paper: pd.DataFrame) -> dict[str, Any]:
     if not claim.tables:
         rec["paper_detail"] = "the paper prints no numbers for it (a figure only)"
         return rec
-    va = paper_value(paper, claim, pseudo_row(claim, a, ctx), "top1")
-    vb = paper_value(paper, claim, pseudo_row(claim, b, ctx), "top1")
+    va = paper_value(paper, claim, pseudo_row(claim, a, ctx), claim.metric)  # top1, top5, box_ap, mask_ap ...
+    vb = paper_value(paper, claim, pseudo_row(claim, b, ctx), claim.metric)
     A, B = _arm(va), _arm(vb)
     for key, v, arm in (("paper_subject", va, A), ("paper_other", vb, B)):
         if v:
@@ -218,7 +232,7 @@ def _compare(claim, a, b, ctx, paper: pd.DataFrame) -> dict[str, Any]:
         problems = [f"subject: {A['problem']}" if A["problem"] else "", f"other: {B['problem']}" if B["problem"] else ""]
         if A["problem"] and A["problem"] == B["problem"]:
             problems = [A["problem"]]
-        rec["paper_detail"] = "; ".join(p for p in problems if p)
+        rec["paper_detail"] = "; ".join(p for p in problems if p) + _printed_mark(vb)
         return rec
     shorts = sorted({A["short"], B["short"]})
     rec["paper_n_source"] = (f"n={A['n']}" if A["n"] == B["n"] else f"n={A['n']}/{B['n']}") + ": " + ", ".join(

@@ -9,11 +9,11 @@ recipes"), and the ``smoke`` scale that shrinks a recipe without changing its sh
 | ``dia_wrn`` | DIANet repo, WRN-52-4 | 200 | 128 | 0.1 | 5e-4 | x0.2 at 80, 120, 160; dropout 0.3 |
 | ``dia_resnext`` | DIANet repo, ResNeXt-101 8x32d | 300 | 128 | 0.1 | 5e-4 | x0.1 at 150, 225 |
 | ``imagenet`` | MRLA code (ELA/DLA Table 2) | 100 | 256 | 0.1 | 1e-4 | 3-epoch warm-up as released (below), x0.1 every 30; DropPath 0.2 |
-| ``mmdet_1x`` | MMDetection 1x (ELA Sec. 4.2, DIA Sec. V-C) | 12 | 16 | 0.02 | 1e-4 | linear warm-up 500 iterations from 0.001 x lr, x0.1 at 8, 11 |
+| ``mmdet_1x`` | MMDetection 1x (ELA Sec. 4.2, DIA Sec. IV-C) | 12 | 16 | 0.02 | 1e-4 | linear warm-up 500 iterations from 0.001 x lr, x0.1 at 8, 11 |
 | ``mmdet_1x_b8`` | DLA Sec. 4.2 (MMDetection 1x at batch 8) | 12 | 8 | 0.01 | 1e-4 | the same |
 
 Detection (``mmdet_1x``, ``mmdet_1x_b8``; COCO detectors, ``experiments.detection.train``): ELA
-Sec. 4.2, DLA Sec. 4.2 and DIA Sec. V-C train their detectors with MMDetection's default 1x
+Sec. 4.2, DLA Sec. 4.2 and DIA Sec. IV-C train their detectors with MMDetection's default 1x
 schedule (``configs/_base_/schedules/schedule_1x.py``): SGD momentum 0.9, weight decay 1e-4,
 12 epochs, lr x0.1 after epochs 8 and 11, and mmcv's linear warm-up over the first 500
 iterations from ratio 0.001 (``lr = lr_sched * (1 - (1 - it / 500) * (1 - 0.001))``), lr 0.02
@@ -123,7 +123,7 @@ RECIPES: dict[str, Recipe] = {
         Recipe("imagenet", 100, batch_size=256, step_every=30, warmup_epochs=3, warmup="released", drop_path=0.2,
                source="MRLA released code (ELA/DLA Table 2)"),
         Recipe("mmdet_1x", 12, batch_size=16, lr=0.02, milestones=(8, 11), warmup_iters=500, warmup_ratio=0.001,
-               source="MMDetection 1x schedule (ELA Sec. 4.2, DIA Sec. V-C; DLA Sec. 4.2 at batch 16)"),
+               source="MMDetection 1x schedule (ELA Sec. 4.2, DIA Sec. IV-C; DLA Sec. 4.2 at batch 16)"),
         Recipe("mmdet_1x_b8", 12, batch_size=8, lr=0.01, milestones=(8, 11), warmup_iters=500, warmup_ratio=0.001,
                source="DLA Sec. 4.2: MMDetection 1x at batch 8, lr 0.01"),
     )

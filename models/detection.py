@@ -1,6 +1,6 @@
 """COCO detectors on this zoo's ImageNet ResNets: Faster R-CNN, Mask R-CNN and RetinaNet with
 an FPN, in MMDetection's 1x settings (ELA Sec. 4.2 / Table 5, DLA Sec. 4.2 / Table 3, DIA
-Sec. V-C / Table X: "implemented using the MMDetection toolkit ... default settings").
+Sec. IV-C / Table X: "implemented using the MMDetection toolkit ... default settings").
 
     from models.detection import create_detector
     det = create_detector("faster_rcnn", "dla_l_resnet50_imagenet", num_classes=80,

@@ -1,6 +1,6 @@
 """Which ImageNet run a detection row's backbone starts from, and where its weights are.
 
-ELA (Sec. 4.2), DLA (Sec. 4.2) and DIA (Sec. V-C) fine-tune ImageNet-pretrained backbones of
+ELA (Sec. 4.2), DLA (Sec. 4.2) and DIA (Sec. IV-C) fine-tune ImageNet-pretrained backbones of
 the same method on COCO. Here the detection row of method X starts from this repository's own
 ImageNet run of X: the classification config with the row's backbone, family and module
 settings, ImageNet, recipe 'imagenet', seed 0 (``imagenet_config``, ``Row.pretraining_row``).

@@ -97,7 +97,7 @@ class Row:
 
     def pretraining_row(self) -> "Row":
         """The ImageNet classification row whose run a detection row's backbone starts from (ELA
-        Sec. 4.2, DLA Sec. 4.2, DIA Sec. V-C: ImageNet-pretrained backbones of the same method):
+        Sec. 4.2, DLA Sec. 4.2, DIA Sec. IV-C: ImageNet-pretrained backbones of the same method):
         the same backbone, family and module settings on ImageNet with recipe 'imagenet'. Its
         seed-0 run is the paper's ImageNet row where the settings agree (ELA Table 2, DLA Table 2,
         DIA Table VIII), trained once for both."""
