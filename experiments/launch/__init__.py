@@ -18,6 +18,9 @@ Executors
            timeout or preemption submitit calls ``checkpoint()``, which resubmits the same
            run; the requeued task resumes from the run's last epoch checkpoint
            (``experiments.run``). Returns at once; ``status`` reports progress.
+           ``--pack K|auto`` puts K single-GPU runs into one array task (``PackedJob``: one
+           process per run sharing the task's GPU; a requeue resumes them all; ``auto`` takes K
+           from measured packing records, ``results/bench/*/packing.*.json``).
 
 Runs whose record is final (done or diverged) are never started again; slurm also skips
 runs whose last job is still queued or running. State (submission manifests, local logs,
@@ -25,10 +28,12 @@ code snapshots, submitit logs) lives in ``<out_root>/_launch/<table>-<profile>/`
 
 Modules
 -------
-``plan``    the table's runs with this machine's settings (``prepare``, ``cli_args``), data check
-``cost``    the cost estimate (measured epoch times in results/bench/, else FLOPs)
+``plan``    the table's runs with this machine's settings (``prepare``, ``cli_args``), data check,
+            the ImageNet runs detection rows start from (``check_pretrained``)
+``cost``    the cost estimate (measured epoch times in results/bench/, else FLOPs; packing
+            from measured aggregate throughput)
 ``local``   the local and debug executors, their progress line and summary
-``slurm``   the slurm executor: ``TableJob``, cluster profiles, job states, submission
+``slurm``   the slurm executor: ``TableJob``, ``PackedJob``, cluster profiles, job states, submission
 ``status``  per-run state from records and the launch's state files
 """
 from __future__ import annotations
