@@ -31,6 +31,7 @@ def test_cpu_check_runs_every_part_and_records_it(cpu_check):
     assert cpu_check.rc == 0
     rec = cpu_check.record
     assert list(rec["parts"]) == ["paths", "profile", "targets", "packing"]
+    assert rec["command"][:4] == ["./reproduce.sh", "gpucheck", "--device", "cpu"]  # the options, once
     assert all("result" in p for p in rec["parts"].values())
     rows = rec["parts"]["paths"]["result"]
     data, paths = rows[0], rows[1:]

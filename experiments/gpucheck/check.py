@@ -104,7 +104,7 @@ def _device(choice: str) -> torch.device:
 class _Check:
     """State shared by the parts: sizes, folders, the deadline, the record written after each part."""
 
-    def __init__(self, args: argparse.Namespace, device: torch.device):
+    def __init__(self, args: argparse.Namespace, argv: list[str], device: torch.device):
         from ..bench import host_tag
 
         self.args, self.device = args, device
@@ -117,7 +117,7 @@ class _Check:
         self.record: dict[str, Any] = {
             "kind": "gpucheck", "hardware": hardware(device), "budget_s": args.budget,
             "sizes": dataclasses.asdict(self.sizes), "compile": args.compile, "parts": {},
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": ["./reproduce.sh", "gpucheck", *sys.argv[1:]]}
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": ["./reproduce.sh", "gpucheck", *argv]}
 
     def log(self, msg: str) -> None:
         elapsed = time.monotonic() - self.t0
@@ -203,13 +203,14 @@ _PART_FNS: dict[str, Callable[[_Check], Any]] = {
 
 def run(argv: list[str] | None = None) -> Outcome:
     """Run the parts in order; each part's result (or its error) is saved as soon as it ends."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
     try:
         device = _device(args.device)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return Outcome(2)
-    c = _Check(args, device)
+    c = _Check(args, argv, device)
     c.log(f"{c.record['hardware'].get('gpu_name') or 'CPU'} | torch {torch.__version__} | parts {args.parts} "
           f"-> {c.folder}/")
     failed = 0
