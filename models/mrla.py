@@ -53,7 +53,7 @@ from .family import Family, register_family
 from .imagenet_resnet import imagenet_stem
 from .registry import ConfigError
 
-__all__ = ["num_heads", "LayerAttention", "MRLALight", "MRLABase", "use_deep_stem",
+__all__ = ["num_heads", "LayerAttention", "MRLALight", "MRLABase", "weighted_value", "use_deep_stem",
            "MRLAOptions", "StemOptions", "make_light", "make_base", "setup_base", "layer_attention_backbone"]
 
 
@@ -113,6 +113,23 @@ class MRLALight(LayerAttention):
         return x + self.drop_path(self.bn(self.retrieve(x, identity, state)))
 
 
+def weighted_value(a: torch.Tensor, v: torch.Tensor, broadcast: bool) -> torch.Tensor:
+    """``a @ v`` for a weight ``a`` [..., 1, 1] and a value ``v`` [..., 1, N] (one term of
+    MRLA-B's sum, DLA Eq. 2 / ELA Eq. 5).
+
+    The inner size is 1, so every output element is a single product and the broadcast
+    multiply ``a * v`` gives exactly the same numbers (fp32; under bf16 autocast ``a`` is
+    cast to ``v``'s dtype, as autocast casts matmul's inputs). ``broadcast`` picks the
+    form: on CUDA the multiply (cuBLAS ran these products as batched GEMV kernels that took
+    18.5 of the 38.8 kernel ms of an MRLA-B-56 fast-path step on the H200:
+    results/bench/nvidia-h200/gpucheck.md, profile); elsewhere ``matmul``, which
+    FlopCounterMode counts as t*C*H*W multiply-adds where it does not count a multiply.
+    """
+    if broadcast:
+        return a.to(v.dtype) * v
+    return torch.matmul(a, v)
+
+
 class MRLABase(LayerAttention):
     """MRLA-B (DLA Eq. 2, ELA Eq. 5) in the released form (module docstring).
 
@@ -132,15 +149,15 @@ class MRLABase(LayerAttention):
         return logits.softmax(-1).unsqueeze(2)
 
     def aggregate(self, attn: torch.Tensor, values: list[torch.Tensor]) -> torch.Tensor:
-        """sum_i attn_i V_i per head. One [1 x 1] @ [1 x C/g*H*W] product per retrieved
-        layer instead of one product with all values stacked: the stored values are
-        never copied, so memory stays linear in the stage's depth (a stacked product
-        would hold t copies at block t, quadratic overall); the multiply-adds (t*C*H*W)
-        are the same and FlopCounterMode counts them."""
+        """sum_i attn_i V_i per head, one term per retrieved layer instead of one product
+        with all values stacked: the stored values are never copied, so memory stays
+        linear in the stage's depth (a stacked product would hold t copies at block t,
+        quadratic overall); the multiply-adds (t*C*H*W) are the same and FlopCounterMode
+        counts them (see ``weighted_value``)."""
         b, c, h, w = values[0].shape
         out = None
         for i, v in enumerate(values):
-            term = torch.matmul(attn[..., i:i + 1], v.reshape(b, self.heads, 1, -1))
+            term = weighted_value(attn[..., i:i + 1], v.reshape(b, self.heads, 1, -1), broadcast=v.is_cuda)
             out = term if out is None else out + term
         return out.view(b, c, h, w)
 

@@ -137,8 +137,11 @@ def test_h200_summary_rebuilt_from_its_records(tmp_path):
     shutil.copytree(H200, folder)
     text = R.report(folder)
     assert text.startswith("# GPU check: NVIDIA H200")
-    assert "| mrla_b_resnet56 | 108.3 | 38.8 | 36% | 2797 |" in text
-    assert "| resnet56 | 37.0 | 5.6 | 15% | 1011 |" in text
+    # the profile of the latest check that ran it: the second session's, with its top kernels
+    assert "| mrla_b_resnet56 | 140.8 | 39.0 | 28% | 2790 | 909 | cudaLaunchKernel (19.0 ms) | void gemmk1_kernel" in text
+    assert "| resnet56 | 53.9 | 5.7 | 11% | 1016 |" in text
+    assert "| MRLA-B vs ELA (ResNet-20) | 4 | mrla_b | 3 | 86.53 | 1.07 | 85.38, 87.50, 86.71 |  |" in text
+    assert "|  | 4 | bf16 | 3 | 90.56 | 0.32 | 90.49, 90.91, 90.29 | 0.666 |" in text
     assert "| mrla_b_resnet56 | 128 | 2 | 3,102 | 1.78x |" in text
     assert "**PASS** ELA per-epoch time" in text and "42.9% (10/18 layers pruned)" in text
     assert "**FAIL** MRLA-B ResNet-56 fast path" in text and "best 34.890 s" in text

@@ -15,7 +15,7 @@ from models.backbone import StageState
 from models.dia import DIALSTMCell
 from models.dla import DLABase, DLALight
 from models.dsu import DSU, RNNCell, create_cell
-from models.mrla import MRLABase, MRLALight
+from models.mrla import MRLABase, MRLALight, weighted_value
 
 NEW_FAMILIES = ("mrla_b", "mrla_l", "dla_b", "dla_l", "lii_dsu", "lii_lstm", "lii_dia")
 
@@ -233,6 +233,23 @@ def test_mrla_b_by_hand():
         assert torch.allclose(outs[t - 1], expected, atol=1e-5)
     assert [r["kind"] for r in state.readout] == ["layer_softmax"] * 3
     assert [tuple(r["value"].shape) for r in state.readout] == [(2, 2, 1), (2, 2, 2), (2, 2, 3)]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_weighted_value_forms_are_identical(dtype):
+    """MRLA-B's inner-size-1 product: the broadcast form (CUDA) gives bit-for-bit the matmul
+    form's numbers (CPU, counted by FlopCounterMode), incl. fp32 weights on bf16 values as
+    under autocast (the matmul casts the weights first); only the matmul is counted."""
+    torch.manual_seed(3)
+    a = torch.rand(4, 2, 1, 1)
+    v = torch.randn(4, 2, 1, 300).to(dtype)
+    ref = torch.matmul(a.to(dtype), v)
+    out = weighted_value(a, v, broadcast=True)
+    assert out.dtype == dtype and torch.equal(out, ref)
+    assert torch.equal(weighted_value(a.to(dtype), v, broadcast=False), ref)
+    with FlopCounterMode(display=False) as counter:
+        weighted_value(a, v.float(), broadcast=False)
+    assert counter.get_total_flops() == 2 * 4 * 2 * 300
 
 
 def test_mrla_l_by_hand():
