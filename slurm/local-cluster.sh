@@ -41,7 +41,8 @@
 #     so it never collides with a system MariaDB; slurmdbd reaches that socket through
 #     MYSQL_UNIX_PORT (honoured by libmariadb), with StorageHost=localhost.
 #   * DefMemPerCPU=512 (else every job takes the whole node and arrays run one at a time),
-#     MailProg=/bin/true, AuthInfo=cred_expire=30 (else a requeued job waits 120 s).
+#     MailProg=/bin/true, AuthInfo=cred_expire=10 (a requeued job waits cred_expire + 1 s: 121 s by default;
+#     10 s is still ample for a launch on one node, where the credential is checked at once).
 #   * SchedulerParameters=sched_interval=10,bf_interval=5: a requeued job is eligible again after
 #     its BeginTime hold, and nothing but the periodic loop starts it (60 s / 30 s by default).
 #   * An already running munged (e.g. a system one) is reused and never stopped by us.
@@ -232,7 +233,7 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=cred_expire=30
+AuthInfo=cred_expire=10
 MailProg=/bin/true
 SlurmctldPort=$CTLD_PORT
 SlurmdPort=$SLURMD_PORT

@@ -74,6 +74,9 @@ def test_record_keys_and_metrics(full_record):
     assert rec["status"] == "done" and not rec["diverged"]
     assert rec["epochs_done"] == rec["epochs_total"] == 2
     assert rec["config"]["detector"] == "faster_rcnn"
+    # the run's own model_kwargs win over the smoke scale's R-CNN sizes (SMOKE_RCNN: 64 / 100)
+    over = rec["detector"]["overrides"]
+    assert (over["box_batch_size_per_image"], over["rpn_post_nms_top_n_test"], over["min_size"]) == (64, 150, 96)
     for e in rec["epochs"]:
         for key in ("epoch", "lr", "train_loss", "loss_classifier", "loss_box_reg", "loss_objectness",
                     "loss_rpn_box_reg", "epoch_time_s", "bbox_AP"):

@@ -262,6 +262,9 @@ def test_every_table_runs_at_smoke_scale(table_id, smoke_root, capsys):
     assert rec["status"] in ("done", "diverged") and rec["smoke"] is True and rec["config"]["scale"] == "smoke"
     smoke_dataset = "fmnistcoco" if rec["config"].get("detector") else "fashionmnist"
     assert rec["config"]["dataset"] == smoke_dataset and rec["epochs_total"] == 3
+    if rec["config"].get("detector") in ("faster_rcnn", "mask_rcnn"):  # the smoke scale's R-CNN sizes
+        over = rec["detector"]["overrides"]
+        assert (over["box_batch_size_per_image"], over["rpn_post_nms_top_n_test"], over["min_size"]) == (64, 100, 160)
     # the record names the printed rows it stands for (outside the hash; docs/architecture.md)
     assert {(e["table"], e["row"], tuple(e["key"])) for e in rec["planned"]} >= {
         (table_id, r.label, r.key) for r in plan.rows}
