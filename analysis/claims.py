@@ -105,6 +105,9 @@ class Context:
         from .tables import DATASET_NAMES
 
         net = {"resnet": "ResNet", "resnet_imagenet": "ResNet", "wrn52_4": "WRN", "resnext101_8x32d": "ResNeXt"}
+        vit = {"vit_small_patch16_224": "ViT-S/16", "vit_base_patch16_224": "ViT-B/16"}  # DIA Table IX
+        if self.backbone in vit:
+            return f"{DATASET_NAMES.get(self.dataset, self.dataset)}, {vit[self.backbone]}"
         name = net.get(self.backbone, self.backbone)
         depth = {"wrn52_4": "52-4", "resnext101_8x32d": "101 8x32d"}.get(self.backbone, str(self.depth))
         return f"{DATASET_NAMES.get(self.dataset, self.dataset)}, {name}-{depth}"
@@ -160,6 +163,8 @@ _DIA_T4 = (Context("cifar100", "resnet", 164), Context("cifar100", "wrn52_4", 52
 _HALF_PERMILLE = 0.0005  # half a unit of a percentage printed with one decimal ("94.4%")
 _COCO = _ctx("coco", "resnet_imagenet", (50, 101))  # detection: COCO 2017, ResNet-50/101 backbones
 _COCO50 = _ctx("coco", "resnet_imagenet", (50,))
+#: DIA Table IX: ImageNet with timm's ViT-S/16 and ViT-B/16 (12 blocks each; the results.csv backbone key)
+_VIT = (Context("imagenet", "vit_small_patch16_224", 12), Context("imagenet", "vit_base_patch16_224", 12))
 _DIA_T10 = ("Table X prints AP without std (15 seeds per model): not testable on the paper's numbers; its '*' "
             "marks are its own Student t-tests against DIA-LSTM")
 _MASK_LAYOUT = ("Mask R-CNN's six printed numbers read as box AP/AP50/AP75 + mask AP/AP50/AP75 "
@@ -423,6 +428,14 @@ CLAIMS: tuple[Claim, ...] = (
           "on the runs' accuracy).", "DIA Fig. 15, Sec. VI-B2", "better",
           _vs(Arm("dia_srm", "share_bn=false"), Arm("dia_srm", "share_bn=true")),
           _ctx("cifar100", "resnet", (164,)), ("fig15",), note="one seed per arm (DIA Fig. 15 module): n=1 at most"),
+    Claim("dia.vit_improves_backbone", "dia", "DIA improves the vision transformers: DIA-LSTM and DIA-LSTM (Light) "
+          "are more accurate than the plain ViT-S/16 and ViT-B/16 on ImageNet (ViT-S/16: 80.95 and 80.86 vs 80.05; "
+          "ViT-B/16: 82.84 and 82.76 vs 81.39; Org marked p < 0.05).", "DIA Table IX, Sec. IV-A", "better",
+          _vs("dia", "resnet") + _vs("dia_light", "resnet"), _VIT, ("table9",)),
+    Claim("dia.vit_lstm_beats_sams", "dia", "On ViT-S/16 and ViT-B/16 DIA-LSTM is more accurate than SE, ECA and "
+          "SPA (ImageNet; ViT-S/16: 80.95 vs 80.38 / 80.46 / 80.29; ViT-B/16: 82.84 vs 82.48 / 82.18 / 82.24; each "
+          "marked p < 0.05).", "DIA Table IX, Sec. IV-A", "better", _vs("dia", "se", "eca", "spa"), _VIT,
+          ("table9",)),
     Claim("dia.det_faster_beats_backbone", "dia", "With Faster R-CNN on MS COCO 2017 DIA-LSTM improves the plain "
           "ResNet's box AP by 2.6 / 2.7 points (ResNet50: 39.1 vs 36.5; ResNet101: 41.3 vs 38.6; marked p < 0.05).",
           "DIA Table X, Sec. IV-C", "better", _det("faster_rcnn", "dia", "resnet"), _COCO, ("table10",),

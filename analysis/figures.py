@@ -12,7 +12,10 @@ From run records (DataFrames of ``analysis.records``):
 
 From a model and a batch (``analysis.probes``):
 
-* ``layer_attention``: ELA Fig. 2(a), DLA Fig. 2 (mean softmax weight, layer x earlier layer).
+* ``layer_attention``: ELA Fig. 2(a), DLA Fig. 2 (mean softmax weight, layer x earlier layer);
+  the registered figures ``ela.fig2a``, ``dla.fig2``, ``dia.fig11`` (and the CAM figures
+  ``ela.fig3``, ``ela.fig5``, ``dia.fig9``) are drawn from their modules' runs by
+  ``analysis.visual``, which uses these functions.
 * ``attention_correlations``: DIA Fig. 2 (Pearson coefficients of channel attention maps).
 * ``stage_gradients``: DIA Fig. 13 (per-stage gradient magnitudes).
 * ``gini_importance``: DIA Fig. 11 (random-forest importance of h_n for h_t).
@@ -477,21 +480,16 @@ def gradients_from_runs(runs: pd.DataFrame | None, *, models: Sequence[str] = ("
 
 
 def model_figures(runs: pd.DataFrame | None, out_dir: str | Path, data_root: str | None = "data",
-                  n: int = 64) -> list[Path]:
-    """Every figure that needs a trained model, from the best checkpoints in ``runs``."""
-    paths = []
-    paths += save(layer_attention_from_runs(runs, models=("mrla_b", "ela"), data_root=data_root, n=n,
-                                            title="ELA Fig. 2(a): layer attention scores (MRLA-B, ELA)"),
-                  out_dir, "ela_fig2a_layer_attention")
-    paths += save(layer_attention_from_runs(runs, models=("mrla_b", "dla_b"), data_root=data_root, n=n,
-                                            title="DLA Fig. 2: static (MRLA-B) and dynamic (DLA-B) layer attention"),
-                  out_dir, "dla_fig2_layer_attention")
+                  n: int = 64, cam_n: int = 2) -> list[Path]:
+    """Every figure that needs a trained model, from the best checkpoints in ``runs``: the
+    registered picture figures (``analysis.visual``: ELA Figs. 2(a), 3, 5, DLA Fig. 2, DIA
+    Figs. 9, 11; ``cam_n`` images for the CAM figures) and DIA Figs. 2 and 13."""
+    from .visual import module_figures
+
+    paths = module_figures(runs, out_dir, data_root=data_root, n=n, cam_n=cam_n)
     paths += save(correlations_from_runs(runs, data_root=data_root, n=n,
                                          title="DIA Fig. 2: Pearson correlation of attention maps across blocks"),
                   out_dir, "dia_fig2_attention_correlation")
-    paths += save(gini_from_runs(runs, data_root=data_root, n=n,
-                                 title="DIA Fig. 11: Gini importance of earlier hidden states"),
-                  out_dir, "dia_fig11_gini_importance")
     paths += save(gradients_from_runs(runs, data_root=data_root, n=n,
                                       title="DIA Fig. 13: gradients per stage without skip connections"),
                   out_dir, "dia_fig13_stage_gradients")

@@ -137,6 +137,8 @@ def _backbone_label(kind: str | None, spec: Mapping[str, Any]) -> str | None:
         return f"wrn{spec.get('depth')}_{spec.get('widen')}"
     if kind == "resnext":
         return f"resnext{spec.get('depth')}_{spec.get('cardinality')}x{spec.get('base_width')}d"
+    if kind == "vit":  # DIA Table IX: timm's architecture names the backbone
+        return spec.get("arch")
     return kind
 
 
@@ -216,6 +218,10 @@ def paper_keys(config: Mapping[str, Any]) -> dict[str, Any]:
             if group == "mapping" and tok != ("qm" if tokens["cdf"] in ("gqm", "eqm", "bqm_classic") else "cdf"):
                 continue
             parts.append(f"{tok}={tokens[tok]}")
+    if spec.get("depth") is None and kind == "vit":  # a ViT's depth is its number of blocks
+        from models.vit import VIT_ARCHS
+
+        spec["depth"] = VIT_ARCHS[spec["arch"]]["depth"]
     return {"paper_model": family or "resnet", "family": family, "backbone": _backbone_label(kind, spec),
             "depth": int(spec["depth"]) if spec.get("depth") is not None else None,
             "tokens": tokens, "nondefault": tuple(sorted(nondefault)), "variant": ";".join(parts)}

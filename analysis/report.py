@@ -1,6 +1,6 @@
 """The reproduction report: every claim of the three papers, the evidence so far, a verdict.
 
-    ./reproduce.sh report                              # runs/ -> results/report.md, results/tables/
+    ./reproduce.sh report                              # runs/ -> results/report.md, results/tables/, results/figures/
     ./reproduce.sh report --runs /data/runs --html     # also results/report.html
     python -m analysis.report --runs runs --out /tmp/report.md --tables-dir /tmp/tables
 
@@ -400,8 +400,13 @@ METHODS_LINES = [
 def build_report(runs_dir: str | Path = "runs", *, out: str | Path = ROOT / "results" / "report.md",
                  tables_dir: str | Path | None = None, figures_dir: str | Path | None = None, html: bool = False,
                  which: str = "best", alpha: float = 0.05, paper: pd.DataFrame | None = None,
-                 runs: pd.DataFrame | None = None, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                 runs: pd.DataFrame | None = None, extra: Mapping[str, Any] | None = None,
+                 data_root: str | None = "data") -> dict[str, Any]:
     """Write the report (and the rebuilt tables, by default next to it in ``tables/``).
+
+    ``figures_dir``: also draw the figures there, PNG and PDF: those from the records and those
+    from trained checkpoints (``analysis.figures.model_figures``: the registered picture figures of
+    ``analysis.visual`` and DIA Figs. 2, 13; images from ``data_root``).
 
     Returns ``{'report': path, 'html': path or None, 'tables': [paths], 'figures': [paths],
     'summary': claims summary frame, 'evidence': comparisons frame, 'comparison': per-row
@@ -416,11 +421,12 @@ def build_report(runs_dir: str | Path = "runs", *, out: str | Path = ROOT / "res
     table_paths = write_tables(cmp, tables_dir, which=which)
     figure_paths: list[Path] = []
     if figures_dir is not None:
-        from .figures import record_figures
+        from .figures import model_figures, record_figures
         from .records import load_curves, load_ela_decisions
 
         figure_paths = record_figures(runs, load_curves(runs_dir), load_ela_decisions(runs_dir), paper, figures_dir,
                                       which=which)
+        figure_paths += model_figures(runs, figures_dir, data_root=data_root)
     summary, evidence = evaluate_claims(runs, paper, which=which, alpha=alpha, extra=extra)
     consistency = cross_paper(paper, alpha)
     lines = _header_lines(runs_dir, runs) + _claims_lines(summary, which, alpha)
@@ -449,17 +455,24 @@ def main(argv: list[str] | None = None) -> int:
                    help="folder of run records (default: $REPRO_RUNS or runs/)")
     p.add_argument("--out", default=str(ROOT / "results" / "report.md"), help="report file (Markdown)")
     p.add_argument("--tables-dir", help="where the rebuilt tables go (default: tables/ next to the report)")
-    p.add_argument("--figures-dir", help="also draw the record-based figures into this folder")
+    p.add_argument("--figures-dir", help="where the figures go, PNG and PDF (default: figures/ next to the report)")
+    p.add_argument("--no-figures", action="store_true", help="write the report and tables only")
+    p.add_argument("--data-root", default=os.environ.get("REPRO_DATA_ROOT", "data"),
+                   help="datasets, for the figures that feed images to a trained model (default: $REPRO_DATA_ROOT "
+                        "or data/)")
     p.add_argument("--html", action="store_true", help="also write the report as HTML")
     p.add_argument("--which", choices=["best", "final"], default="best",
                    help="our accuracy per run: best over epochs (as the papers) or final epoch")
     p.add_argument("--alpha", type=float, default=0.05)
     args = p.parse_args(argv)
-    res = build_report(args.runs, out=args.out, tables_dir=args.tables_dir, figures_dir=args.figures_dir,
-                       html=args.html, which=args.which, alpha=args.alpha)
+    figures_dir = None if args.no_figures else (args.figures_dir or Path(args.out).parent / "figures")
+    res = build_report(args.runs, out=args.out, tables_dir=args.tables_dir, figures_dir=figures_dir,
+                       html=args.html, which=args.which, alpha=args.alpha, data_root=args.data_root)
     counts = res["summary"]["verdict"].value_counts().to_dict()
     print(f"report: {res['report']}" + (f" and {res['html']}" if res["html"] else ""))
     print(f"tables: {len(res['tables']) // 2} tables in {Path(res['tables'][0]).parent if res['tables'] else '-'}")
+    if res["figures"]:
+        print(f"figures: {len(res['figures']) // 2} figures in {Path(res['figures'][0]).parent}")
     print("verdicts: " + ", ".join(f"{k} {counts.get(k, 0)}" for k in ("supported", "not supported", "not yet run")))
     print("the papers' own numbers (" + " / ".join(PAPER_VERDICTS) + "): "
           + "; ".join(f"{k} " + " / ".join(str(int(r[v])) for v in PAPER_VERDICTS)

@@ -123,6 +123,8 @@ class RunConfig:
             r = r.scaled(epochs)
         changes = {k: getattr(self, k) for k in ("batch_size", "lr", "weight_decay", "drop_path")
                    if getattr(self, k) is not None}
+        if r.lr_batch_scaling and self.batch_size is not None and self.lr is None:
+            changes["lr"] = r.lr * self.batch_size / r.batch_size  # the linear rule (recipe 'deit': 5e-4 x b / 512)
         return dataclasses.replace(r, **changes) if changes else r
 
     def subsets(self) -> tuple[int | None, int | None]:

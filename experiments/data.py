@@ -55,6 +55,11 @@ Decisions (see also each function):
   ImageFolder's loader (3 channels, like the ResNet-50 stem expects).
 * ``augment=False`` (DIA Table XVII, "without data augment") uses the eval transform for the
   training set too.
+* Recipe 'deit' (DIA Table IX's ViTs, ``experiments.recipes``): ``timm_transforms`` replaces
+  the dataset's own transforms (``build_datasets(transforms=...)``): timm's
+  ``create_transform`` at ``info.resolution`` with the dataset's mean/std, DeiT's
+  RandomResizedCrop + flip + RandAugment + random erasing, eval Resize(res / 0.875) +
+  CenterCrop(res), bicubic. Fashion-MNIST's 28x28 images are then resized, not padded.
 * ``build_datasets`` returns a ``DatasetInfo`` describing the data actually found on disk
   (sizes before subsetting; ImageFolder's class count), which equals ``dataset_info(name)`` for
   the real datasets; ``dataset_info`` gives the nominal (paper) values without touching disk.
@@ -103,6 +108,7 @@ __all__ = [
     "detection_transforms",
     "crop_flip_transforms",
     "imagenet_transforms",
+    "timm_transforms",
     "build_datasets",
     "prepare_fashion_mnist",
     "load_uint8",
@@ -289,6 +295,49 @@ def imagenet_transforms(info: DatasetInfo, *, train: bool, augment: bool = True)
     if train and augment:
         return T.Compose([T.RandomResizedCrop(224), T.RandomHorizontalFlip(), *norm])
     return T.Compose([T.Resize(256), T.CenterCrop(224), *norm])
+
+
+def timm_transforms(info: DatasetInfo, *, train: bool, augment: bool = True, rand_augment: str = "",
+                    random_erasing: float = 0.0, color_jitter: float = 0.4, interpolation: str = "bicubic",
+                    crop_pct: float = 0.875):
+    """DeiT's transforms from timm's ``create_transform`` at ``info.resolution`` (recipe 'deit').
+
+    Training: RandomResizedCrop (scale 0.08-1) + horizontal flip + ``rand_augment`` (a timm
+    RandAugment string; colour jitter only without it, as timm does) + normalisation + random
+    erasing with probability ``random_erasing`` (per-pixel noise, one box). Eval (and
+    ``augment=False``): Resize(resolution / crop_pct) + CenterCrop(resolution). Works on RGB and
+    single-channel ('L') images."""
+    from timm.data import create_transform
+
+    if train and augment:
+        return _posterize_keeps_zero_bits(create_transform(
+            info.resolution, is_training=True, auto_augment=rand_augment or None, color_jitter=color_jitter,
+            interpolation=interpolation, re_prob=random_erasing, re_mode="pixel", re_count=1, mean=info.mean,
+            std=info.std))
+    return create_transform(info.resolution, is_training=False, interpolation=interpolation, crop_pct=crop_pct,
+                            mean=info.mean, std=info.std)
+
+
+def _posterize_keeps_zero_bits(transform):
+    """``transform`` with its RandAugment posterize ops accepting 0 bits to keep.
+
+    timm 1.0.31's 'PosterizeIncreasing' keeps ``4 - int(4 level / 10)`` bits, 0 at magnitude 10
+    (reached by m9 with mstd 0.5); the pinned Pillow (13.0) raises for fewer than 1 bit. Keeping
+    0 bits masks every bit away: the op returns a black image then, the mask's result."""
+    from PIL import Image
+    from timm.data.auto_augment import RandAugment
+
+    def zero_bits_black(fn):
+        def posterize(img, bits_to_keep, **kw):
+            return Image.new(img.mode, img.size) if bits_to_keep < 1 else fn(img, bits_to_keep, **kw)
+        return posterize
+
+    for t in getattr(transform, "transforms", ()):
+        if isinstance(t, RandAugment):
+            for op in t.ops:
+                if op.name.startswith("Posterize"):
+                    op.aug_fn = zero_bits_black(op.aug_fn)
+    return transform
 
 
 def crop_flip_transforms(info: DatasetInfo, *, train: bool, augment: bool = True, pre_pad: int = 0):
@@ -603,8 +652,12 @@ def _folder_classes(spec: DatasetSpec, train, test, info: DatasetInfo) -> Datase
     return replace(info, num_classes=len(train.classes), classes=tuple(train.classes))
 
 
-def build_datasets(name, root, *, download=False, augment=True, train_subset=None, test_subset=None):
+def build_datasets(name, root, *, download=False, augment=True, train_subset=None, test_subset=None,
+                   transforms=None):
     """``(train, test, info)``: torchvision datasets with this project's transforms.
+
+    ``transforms``: ``transforms(info, *, train, augment)`` in place of the dataset's own
+    (a recipe's, e.g. ``timm_transforms``); None: the dataset's.
 
     ``train_subset``/``test_subset``: sizes of FIXED random subsets (``subset_indices``), wrapped
     in ``torch.utils.data.Subset``; ``None`` = all. For ``fake`` they set the FakeData sizes
@@ -612,8 +665,9 @@ def build_datasets(name, root, *, download=False, augment=True, train_subset=Non
     """
     spec = dataset_spec(name)
     info = spec.info
-    t_train = spec.transforms(info, train=True, augment=augment)
-    t_test = spec.transforms(info, train=False)
+    make = transforms or spec.transforms
+    t_train = make(info, train=True, augment=augment)
+    t_test = make(info, train=False)
     if spec.synthetic:
         train = spec.open(None, train=True, transform=t_train, download=download, size=train_subset)
         test = spec.open(None, train=False, transform=t_test, download=download, size=test_subset)

@@ -23,7 +23,8 @@ import torch.nn.functional as F
 
 from .distributed import DistInfo, all_reduce_sum
 
-__all__ = ["Callback", "EpochSampler", "TrainResult", "train_epoch", "sgd_step", "evaluate", "mix_seed", "Progress"]
+__all__ = ["Callback", "EpochSampler", "TrainResult", "train_epoch", "sgd_step", "evaluate", "mix_seed", "Progress",
+           "BatchMixer"]
 
 
 def mix_seed(*parts: int) -> int:
@@ -66,14 +67,27 @@ class EpochSampler(torch.utils.data.Sampler[int]):
 
     Like DistributedSampler, the permutation is padded (wrapping around) so every rank
     gets the same number of samples; ``start_batch`` skips batches already trained.
+
+    ``repeats`` > 1 on several ranks: repeated augmentation (DeiT's RASampler, recipe 'deit'),
+    timm's ``RepeatAugSampler`` with the epoch's permutation seeded from (seed, epoch): each
+    image ``repeats`` times in a row of the permutation, dealt round the ranks, so its copies
+    land on different ranks; each rank keeps ceil(n / world) of them (``selected_round=0``:
+    the same count as without repeats). One process ignores it, as DeiT's code does.
     """
 
     def __init__(self, n: int, seed: int, epoch: int, batch_size: int, dist: DistInfo,
-                 shuffle: bool = True, start_batch: int = 0):
+                 shuffle: bool = True, start_batch: int = 0, repeats: int = 1):
         self.n, self.seed, self.epoch, self.bs, self.dist = n, seed, epoch, batch_size, dist
-        self.shuffle, self.start = shuffle, start_batch
+        self.shuffle, self.start, self.repeats = shuffle, start_batch, repeats
 
     def _indices(self) -> list[int]:
+        if self.repeats > 1 and self.dist.enabled:
+            from timm.data.distributed_sampler import RepeatAugSampler
+
+            ra = RepeatAugSampler(range(self.n), num_replicas=self.dist.world_size, rank=self.dist.rank,
+                                  shuffle=self.shuffle, num_repeats=self.repeats, selected_round=0)
+            ra.set_epoch(mix_seed(self.seed, self.epoch))
+            return list(ra)[self.start * self.bs :]
         if self.shuffle:
             g = torch.Generator().manual_seed(mix_seed(self.seed, self.epoch))
             order = torch.randperm(self.n, generator=g).tolist()
@@ -152,10 +166,14 @@ def train_epoch(
     should_stop: Callable[[], bool],
     progress: Progress | None = None,
     carry_loss: float = 0.0,
+    mix: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = None,
 ) -> TrainResult:
     """Train over ``batches`` (already positioned at ``start_step``).
 
     ``lr_at(step)`` gives the learning rate at a step of this epoch (warm-up is per step).
+    ``mix(x, y) -> (x, y, targets)``: soft targets for the loss (mixup / cutmix / label
+    smoothing, :class:`BatchMixer`), drawn after the step's seeding; ``y`` (possibly trimmed)
+    stays the hard label the train accuracy is counted on. None: the hard labels.
     Stops early, leaving the model at a step boundary, when the loss is not finite
     (``diverged``) or when ``should_stop()`` says a signal asked to (``interrupted``).
     """
@@ -171,7 +189,10 @@ def train_epoch(
     for x, y in batches:
         torch.manual_seed(mix_seed(seed, epoch, step, 1))
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        loss, logits = sgd_step(model, optimizer, x, y, lr=lr_at(step), amp=amp)
+        target = y
+        if mix is not None:
+            x, y, target = mix(x, y)
+        loss, logits = sgd_step(model, optimizer, x, target, lr=lr_at(step), amp=amp)
         step += 1
         res.steps += 1
         res.seen += y.numel()
@@ -195,7 +216,9 @@ def train_epoch(
 def sgd_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, *, lr: float,
              amp: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimiser step at learning rate ``lr`` on the batch (x, y); the batch's loss and
-    logits, detached."""
+    logits, detached. ``y``: class indices, or class probabilities ``[B, classes]`` (soft
+    targets: ``F.cross_entropy`` is then the soft-target cross-entropy, timm's
+    ``SoftTargetCrossEntropy``)."""
     for group in optimizer.param_groups:
         group["lr"] = lr
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
@@ -205,6 +228,40 @@ def sgd_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor
     loss.backward()
     optimizer.step()
     return loss.detach(), logits.detach()
+
+
+class BatchMixer:
+    """Soft training targets from timm (recipe 'deit'): ``timm.data.Mixup`` (mixup alpha
+    ``mixup``, cutmix alpha ``cutmix``, every batch, switch prob 0.5, mode 'batch', label
+    smoothing inside the targets) when either alpha is set, else ``timm.data.mixup.mixup_target``
+    (label-smoothed one-hot targets). timm draws from numpy's and Python's global generators:
+    both are seeded from the step's torch seed (``torch.initial_seed()``, set by
+    ``train_epoch`` per step), so a resumed run mixes as an uninterrupted one. A batch of odd
+    size drops its last image (timm's batch mode needs pairs; DeiT drops the last incomplete
+    batch altogether)."""
+
+    def __init__(self, num_classes: int, *, mixup: float = 0.0, cutmix: float = 0.0, label_smoothing: float = 0.0):
+        from timm.data import Mixup
+
+        self.num_classes, self.smoothing = num_classes, label_smoothing
+        self.mixup = Mixup(mixup_alpha=mixup, cutmix_alpha=cutmix, prob=1.0, switch_prob=0.5, mode="batch",
+                           label_smoothing=label_smoothing, num_classes=num_classes) if mixup or cutmix else None
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        import random
+
+        import numpy as np
+        from timm.data.mixup import mixup_target
+
+        if self.mixup is None or len(y) < 2:  # nothing to pair a single image with
+            return x, y, mixup_target(y, self.num_classes, lam=1.0, smoothing=self.smoothing)
+        if len(y) % 2:
+            x, y = x[:-1], y[:-1]
+        seed = torch.initial_seed()
+        np.random.seed(seed % 2**32)
+        random.seed(seed)
+        x, target = self.mixup(x.clone(), y)
+        return x, y, target
 
 
 def _reduced(res: TrainResult, loss_acc: torch.Tensor, correct: torch.Tensor, device: torch.device,

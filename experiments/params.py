@@ -20,6 +20,12 @@ detector row agrees; counting every parameter (frozen stem + stage 1 included, 2
 for ResNet-50) gives 41.8M / 44.4M and none of the plain ResNet rows agrees. (The GC rows
 fit mmdet's GCNet models counted whole instead, as the GCNet paper counts: see
 results/paper/params_differences.csv.) The detection tables print no FLOPs.
+
+Tables that print no counts but whose models are new here (``UNPRINTED``: DIA Table IX, the
+ViT-S/16 and ViT-B/16 rows) get one report line per row with our parameter count and forward
+GMACs at the paper's resolution beside empty published cells, status ``NOT PRINTED`` and the
+reason; they are built from the table module's rows, not from params.csv (a transcription of
+printed numbers only).
 """
 from __future__ import annotations
 
@@ -42,6 +48,28 @@ PAPER_PARAMS = ROOT / "results" / "paper" / "params.csv"
 KNOWN_DIFFERENCES = ROOT / "results" / "paper" / "params_differences.csv"
 
 PAPERS = ("ela", "dla", "dia")
+
+#: (paper, table id, why) of tables counted here although the paper prints no counts
+UNPRINTED = (("dia", "dia.table9", "DIA Table IX prints no parameter or FLOP counts: our count only"),)
+NOT_PRINTED = "NOT PRINTED"
+
+
+def unprinted_rows(paper: str | None = None, table: str | None = None) -> pd.DataFrame:
+    """``UNPRINTED`` tables' rows in params.csv's columns (published cells empty), from the
+    table modules (full profile: the paper's dataset and model kwargs)."""
+    from .tables import get_table
+
+    out = []
+    for pp, tid, why in UNPRINTED:
+        t = get_table(tid)
+        if (paper is not None and paper != pp) or (table is not None and table != t.name):
+            continue
+        for r in t.rows:
+            kwargs = dict(r.model_kwargs)
+            out.append({"paper": pp, "table": t.name, "dataset": r.dataset,
+                        "num_classes": str(DATASETS[r.dataset].info.num_classes), "row": r.label, "model": r.model,
+                        "kwargs": json.dumps(kwargs) if kwargs else "", "params_m": "", "flops_g": "", "note": why})
+    return pd.DataFrame(out, columns=load_paper_params().columns)
 
 
 def load_paper_params(path: Path = PAPER_PARAMS) -> pd.DataFrame:
@@ -113,6 +141,10 @@ def check_row(row: pd.Series, flops: bool = True, known: dict | None = None) -> 
     model = _build(row)
     params_m = count_parameters(model) / 1e6
     macs = None
+    if not row["params_m"] and not row["flops_g"]:  # nothing printed (UNPRINTED): our counts only
+        if flops:
+            macs = count_macs(model, flops_resolution(row["dataset"])) / 1e9
+        return Check(NOT_PRINTED, params_m, macs, row["note"])
     if flops and row["flops_g"]:
         macs = count_macs(model, flops_resolution(row["dataset"])) / 1e9
     bad = []
@@ -133,6 +165,9 @@ def params_report(paper: str | None = None, table: str | None = None, flops: boo
         if paper not in PAPERS:
             raise ConfigError(f"unknown paper {paper!r}; use one of {', '.join(PAPERS)}")
         df = df[df["paper"] == paper]
+    extra = unprinted_rows(paper, table)
+    if len(extra):
+        df = pd.concat([df, extra], ignore_index=True)
     if table is not None:
         df = df[df["table"] == table]
         if df.empty:

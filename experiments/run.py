@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import math
+import random
 import signal
 import sys
 import time
@@ -36,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -44,14 +47,15 @@ from models.zoo import FAMILIES, model_spec, takes_drop_path
 
 from .config import RunConfig
 from .distributed import DistInfo, all_reduce_sum, broadcast_buffers, gather_object, init_distributed, shutdown
-from .engine import Callback, EpochSampler, Progress, TrainResult, evaluate, mix_seed, train_epoch
+from .engine import BatchMixer, Callback, EpochSampler, Progress, TrainResult, evaluate, mix_seed, train_epoch
 from .params import count_macs
 from .recipes import Recipe
 from .records import as_json, atomic_torch_save, atomic_write_json, environment, git_commit, read_json
 from .tables import planned_rows
 
 __all__ = ["run", "build_model", "FINAL_STATUSES", "main", "RunPaths", "PartialEpoch", "TrainState", "Training",
-           "build_training", "resume", "train_loop", "StopFlag", "write_checkpoint", "load_checkpoint", "finished_record"]
+           "build_training", "resume", "train_loop", "StopFlag", "write_checkpoint", "load_checkpoint", "finished_record",
+           "build_optimizer", "build_mixer"]
 
 FINAL_STATUSES = ("done", "diverged")
 RECORD, CHECKPOINT, CONFIG = "record.json", "checkpoint.pt", "config.json"
@@ -62,7 +66,9 @@ def build_model(cfg: RunConfig, num_classes: int, in_chans: int, drop_path: floa
     """The registry model with the dataset's head and the recipe's regularisers.
 
     DropPath goes only to families whose modules take it (the layer-attention branches of
-    MRLA/DLA/ELA, official-code.md); dropout only into WRN blocks (DIANet WRN recipe).
+    MRLA/DLA/ELA, official-code.md) and to ViTs, as timm's ``drop_path_rate`` (stochastic
+    depth on every block's residual branches, DeiT's; recipe 'deit'); dropout only into WRN
+    blocks (DIANet WRN recipe).
     """
     kwargs = dict(cfg.model_kwargs)
     kwargs.setdefault("num_classes", num_classes)
@@ -72,6 +78,8 @@ def build_model(cfg: RunConfig, num_classes: int, in_chans: int, drop_path: floa
     fam = FAMILIES.get(family)
     if drop_path and takes_drop_path(family):
         kwargs["attn_kwargs"] = {"drop_path": drop_path, **kwargs.get("attn_kwargs", {})}
+    if drop_path and spec.get("kind") == "vit":
+        kwargs.setdefault("drop_path_rate", drop_path)
     if cfg.pruning:
         if fam is None or not fam.takes("pruning"):
             raise ConfigError(f"pruning settings given but {cfg.model} has no pruning controller (use an ela_* model)")
@@ -93,12 +101,16 @@ def _device(cfg: RunConfig, dist: DistInfo) -> torch.device:
 class _Data:
     """Train batches per (epoch, start step) and test batches, on either path."""
 
-    def __init__(self, cfg: RunConfig, device: torch.device, per_rank_bs: int, dist: DistInfo):
+    def __init__(self, cfg: RunConfig, device: torch.device, per_rank_bs: int, dist: DistInfo,
+                 recipe: Recipe | None = None):
         from . import data as D
 
         self.info = D.dataset_info(cfg.dataset)
         train_sub, test_sub = cfg.subsets()
-        self.fast = cfg.fast and device.type == "cuda" and self.info.small
+        # recipe 'deit': timm's transforms (PIL, CPU workers) and repeated augmentation
+        self.timm_tf = recipe is not None and recipe.transforms == "timm"
+        self.repeats = recipe.repeated_aug if recipe is not None else 1
+        self.fast = cfg.fast and device.type == "cuda" and self.info.small and not self.timm_tf
         self.cfg, self.device, self.bs, self.dist = cfg, device, per_rank_bs, dist
         if self.fast:
             xs, ys = D.load_uint8(cfg.dataset, cfg.data_root, train=True, subset=train_sub, download=cfg.download)
@@ -110,9 +122,11 @@ class _Data:
             self.test = D.GpuBatches(xt.to(device), yt.to(device), self.info, batch_size=512, train=False, **kw)
             self.n_train = len(ys)
         else:
+            tf = (functools.partial(D.timm_transforms, rand_augment=recipe.rand_augment,
+                                    random_erasing=recipe.random_erasing) if self.timm_tf else None)
             self.train_ds, self.test_ds, built = D.build_datasets(
                 cfg.dataset, cfg.data_root, download=cfg.download, augment=cfg.augment,
-                train_subset=train_sub, test_subset=test_sub)
+                train_subset=train_sub, test_subset=test_sub, transforms=tf)
             # ImageFolder datasets: the class folders decide the classes and their names
             self.info = dataclasses.replace(self.info, num_classes=built.num_classes, classes=built.classes)
             self.n_train = len(self.train_ds)
@@ -130,7 +144,8 @@ class _Data:
             for x, y in self.train.epoch(seed, start=start):
                 yield (x[r * b:(r + 1) * b], y[r * b:(r + 1) * b]) if self.dist.enabled else (x, y)
             return
-        sampler = EpochSampler(len(self.train_ds), self.cfg.seed, epoch, self.bs, self.dist, start_batch=start)
+        sampler = EpochSampler(len(self.train_ds), self.cfg.seed, epoch, self.bs, self.dist, start_batch=start,
+                               repeats=self.repeats)
         g = torch.Generator().manual_seed(mix_seed(self.cfg.seed, epoch, start, 7))
         loader = torch.utils.data.DataLoader(
             self.train_ds, batch_size=self.bs, sampler=sampler, num_workers=self.cfg.workers, generator=g,
@@ -140,6 +155,9 @@ class _Data:
             # without workers the transforms draw from this process's generator: seed it per
             # batch so a run resumed mid-epoch augments exactly as an uninterrupted one
             torch.manual_seed(mix_seed(self.cfg.seed, epoch, k, 2))
+            if self.timm_tf:  # timm's RandAugment draws from Python's and numpy's generators too
+                random.seed(mix_seed(self.cfg.seed, epoch, k, 3))
+                np.random.seed(mix_seed(self.cfg.seed, epoch, k, 3) % 2**32)
             yield next(it)
 
     def test_batches(self):
@@ -291,6 +309,7 @@ class Training:
     macs_now: _EffectiveMacs  # ... as the model is now (after ELA's pruning)
     steps: int  # steps per epoch
     train_model: nn.Module | None = None  # the model wrapped for training (DDP, compile), after resuming
+    mixer: BatchMixer | None = None  # soft targets (recipe 'deit'); None: hard labels
     base: dict[str, Any] = field(default_factory=dict)  # the record's fields fixed for the run
 
     @property
@@ -327,8 +346,21 @@ def _start_callbacks(model: nn.Module, epochs: int, macs_now: _EffectiveMacs) ->
 
 
 def build_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    """SGD over all parameters, or (recipe 'deit') timm's AdamW with weight decay on all but the
+    1-D parameters (biases, norm weights) and the model's ``no_weight_decay()`` names."""
+    if recipe.optimizer == "adamw":
+        from timm.optim import create_optimizer_v2
+
+        return create_optimizer_v2(model, opt="adamw", lr=recipe.lr, weight_decay=recipe.weight_decay)
     return torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
                            weight_decay=recipe.weight_decay, nesterov=recipe.nesterov)
+
+
+def build_mixer(recipe: Recipe, num_classes: int) -> BatchMixer | None:
+    """The recipe's soft targets (mixup, cutmix, label smoothing), None for hard labels."""
+    if not recipe.mixes:
+        return None
+    return BatchMixer(num_classes, mixup=recipe.mixup, cutmix=recipe.cutmix, label_smoothing=recipe.label_smoothing)
 
 
 def step_lr(recipe: Recipe, epoch: int, steps: int) -> Callable[[int], float]:
@@ -351,7 +383,7 @@ def build_training(cfg: RunConfig, dist: DistInfo) -> Training:
     recipe = cfg.effective_recipe()
     per_rank_bs = _per_rank_batch(recipe, dist)
     torch.manual_seed(mix_seed(cfg.seed, -1))
-    data = _Data(cfg, device, per_rank_bs, dist)
+    data = _Data(cfg, device, per_rank_bs, dist, recipe)
     model, macs, macs_now = _build_models(cfg, data.info, recipe)
     params = count_parameters(model)
     callbacks = _start_callbacks(model, recipe.epochs, macs_now)
@@ -360,7 +392,8 @@ def build_training(cfg: RunConfig, dist: DistInfo) -> Training:
         model.to(memory_format=torch.channels_last)
     return Training(cfg=cfg, dist=dist, paths=RunPaths(cfg.run_dir), device=device, recipe=recipe, data=data,
                     model=model, optimizer=build_optimizer(model, recipe), callbacks=callbacks,
-                    params=params, macs=macs, macs_now=macs_now, steps=data.steps_per_epoch())
+                    params=params, macs=macs, macs_now=macs_now, steps=data.steps_per_epoch(),
+                    mixer=build_mixer(recipe, data.info.num_classes))
 
 
 def wrap_for_training(tr: Training) -> nn.Module:
@@ -488,7 +521,7 @@ def train_one_epoch(tr: Training, state: TrainState, stop: _StopFlag) -> tuple[T
     res = train_epoch(
         tr.train_model, tr.data.train_batches(epoch, start), tr.optimizer, step_lr(tr.recipe, epoch, tr.steps),
         seed=tr.cfg.seed, epoch=epoch, start_step=start, steps_total=tr.steps, device=tr.device, amp=tr.amp,
-        dist=tr.dist, should_stop=stop, progress=prog, carry_loss=carry)
+        dist=tr.dist, should_stop=stop, progress=prog, carry_loss=carry, mix=tr.mixer)
     prog.close()
     return res, partial.plus(res, carry)
 

@@ -458,7 +458,7 @@ def test_flops_column_and_readings_rebuilt_from_records(tmp_path):
 
 # --------------------------------------------------------------------------- planned rows
 def test_planned_rows_name_every_row_a_run_stands_for():
-    """A run lists every printed row that plans it: ELA-56/CIFAR-100 is ELA Table 1's row and
+    """A run lists every printed row that plans it: ELA-56/CIFAR-100 is ELA Table 1's row, ELA Fig. 2(b)'s ELA point and
     the EBQM/Beta rows of Tables 4, 6 and 7 (shared), whatever its seed and scale overrides;
     a smoke run stands for the rows of both CIFAR datasets; a hand-made run for none."""
     from experiments.tables import get_table, planned_rows
@@ -466,6 +466,7 @@ def test_planned_rows_name_every_row_a_run_stands_for():
     ela56 = next(p.cfg for p in get_table("ela.table4").plan("full") if p.rows[0].label == "56 / EBQM")
     rows = {(e["table"], e["row"], tuple(e["key"])) for e in planned_rows(ela56)}
     assert rows == {("ela.table1", "ResNet-56 / ELA", ("cifar100", "resnet", 56, "ela", "")),
+                    ("ela.fig2b", "ResNet-56 / ELA", ("cifar100", "resnet", 56, "ela", "")),
                     ("ela.table4", "56 / EBQM", ("cifar100", "resnet", 56, "ela", "pruning=ebqm")),
                     ("ela.table6", "56 / Beta", ("cifar100", "resnet", 56, "ela", "cdf=beta")),
                     ("ela.table7", "56 / EBQM", ("cifar100", "resnet", 56, "ela", "qm=ebqm")),

@@ -34,6 +34,7 @@ EXPECTED_ROWS = {
     ("dia", "table6"): 20,   # 2 backbones x 10 models (STL-10)
     ("dia", "table7"): 24,   # 3 backbones x 8 models (miniImageNet)
     ("dia", "table8"): 24,   # 3 backbones x 8 models (ImageNet)
+    ("dia", "table9"): 12,   # 2 ViTs x 6 models (ImageNet)
     ("dia", "table11"): 12,  # 4 models x (Pneumonia, Normal, All)
     ("dia", "table12"): 4,   # r = 1, 4, 8, 16
     ("dia", "table13"): 8,   # 4 depths x (SENet, DIA-LSTM)
@@ -48,7 +49,8 @@ EXPECTED_ROWS = {
 }
 
 DATASETS = {"cifar10", "cifar100", "imagenet", "stl10", "miniimagenet", "chestxray", "coco"}
-BACKBONES = {"resnet", "resnet_imagenet", "wrn52_4", "resnext101_8x32d"}
+BACKBONES = {"resnet", "resnet_imagenet", "wrn52_4", "resnext101_8x32d", "vit_small_patch16_224",
+             "vit_base_patch16_224"}
 MODELS = {
     "resnet", "se", "eca", "cbam", "bam", "srm", "spa", "sge", "gc", "sem", "spem",
     "dia", "dia_light", "dia_se", "dia_eca", "dia_cbam", "dia_srm", "dia_spa",
@@ -62,12 +64,12 @@ DECIMAL = re.compile(r"^\d+\.\d+$")
 #: Tables that print mean +- std, and the n their text states (see each row's note).
 WITH_STD = {("ela", t) for t in ("table4", "table6", "table7")} | \
            {("dla", t) for t in ("table1", "table4", "table5", "table6")} | \
-           {("dia", t) for t in ("table3", "table4", "table6", "table7", "table8")}
+           {("dia", t) for t in ("table3", "table4", "table6", "table7", "table8", "table9")}
 N_STATED = {("ela", "table4"): "5", ("ela", "table6"): "5", ("ela", "table7"): "5",
             ("dla", "table1"): "5", ("dla", "table4"): "5", ("dla", "table5"): "5", ("dla", "table6"): "5",
             ("dia", "table3"): "15", ("dia", "table11"): "15", ("dia", "table10"): "15"}
 #: DIA tables with a p-value column ("*" printed, "N/A" for the reference, Table III: "N/A" for Org).
-MARKED = {("dia", t) for t in ("table3", "table4", "table6", "table7", "table8", "table10", "table11")}
+MARKED = {("dia", t) for t in ("table3", "table4", "table6", "table7", "table8", "table9", "table10", "table11")}
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +92,7 @@ def test_parses_with_exact_columns(table):
 def test_row_counts_per_table(table):
     counts = table.groupby(["paper", "table"]).size().to_dict()
     assert counts == EXPECTED_ROWS
-    assert len(table) == sum(EXPECTED_ROWS.values()) == 891
+    assert len(table) == sum(EXPECTED_ROWS.values()) == 903
 
 
 def test_one_number_per_row_and_labels_valid(table):

@@ -30,7 +30,14 @@ EXPECTED = {
     "ela.table4": (6, 5, 30, 6),      # 3 pruning methods x 2 depths
     "ela.table6": (6, 5, 30, 6),      # Normal/Gamma/Beta x 2 depths
     "ela.table7": (6, 5, 30, 6),      # GQM/EQM/EBQM x 2 depths
-    "ela.fig2b": (9, 5, 45, 9),       # ResNet/MRLA-B/MRLA-L x 3 depths, CIFAR-100
+    "ela.fig2b": (12, 5, 60, 12),     # ResNet/MRLA-B/MRLA-L/ELA x 3 depths, CIFAR-100
+    "ela.fig2a": (1, 1, 1, 1),        # MRLA-B-56 on CIFAR-100 (shared with fig2b)
+    "ela.fig3": (1, 1, 1, 1),         # MRLA-B-101 on ImageNet
+    "ela.fig5": (1, 1, 1, 1),         # ELA-101 on ImageNet (shared with Tables 2/3)
+    "dla.fig2": (2, 1, 2, 2),         # MRLA-B-56 and DLA-B-56, CIFAR-100
+    "dia.fig9": (3, 1, 3, 3),         # ResNet-50 / SE / DIA-LSTM of Table XI
+    "dia.fig11": (2, 1, 2, 2),        # DIA-LSTM-164 and SE-164, CIFAR-100
+    "dia.table9": (12, 15, 180, 12),  # ViT-S/16 and ViT-B/16 x 6 models, ImageNet
     "ela.fig4": (18, 1, 18, 9),       # MRLA-B/MRLA-L/ELA x 3 depths x 2 datasets
     "dla.table1": (40, 5, 200, 20),   # (8 + 6 + 6 methods) x 2 datasets
     "dla.table2": (14, 1, 14, 14),    # 11 + 8 printed minus A^2, AA x2, RLAg x2
@@ -291,7 +298,7 @@ def test_status_reports_failures_with_their_log(tmp_path):
     assert res.returncode == 0
     assert f"failed     {plan.cfg.run_name}" in res.stdout and str(log) in res.stdout
     rows = pd.read_csv(tmp_path / "s.csv")
-    assert list(rows.state) == ["failed"] + ["missing"] * 8
+    assert list(rows.state) == ["failed"] + ["missing"] * 11
 
 
 def test_cost_uses_measured_gpu_epoch_times(tmp_path, monkeypatch):

@@ -28,11 +28,12 @@ LEAD_PAPER = "ela"
 
 TABLE_IDS: tuple[str, ...] = (
     "ela.table1", "ela.table2", "ela.table3", "ela.table4", "ela.table5", "ela.table6", "ela.table7", "ela.fig2b",
-    "ela.fig4",
-    "dla.table1", "dla.table2", "dla.table3", "dla.table4", "dla.table5", "dla.table6", "dla.fig4",
-    "dia.table3", "dia.table4", "dia.table6", "dia.table7", "dia.table8", "dia.table10", "dia.table11", "dia.table12",
+    "ela.fig4", "ela.fig2a", "ela.fig3", "ela.fig5",
+    "dla.table1", "dla.table2", "dla.table3", "dla.table4", "dla.table5", "dla.table6", "dla.fig4", "dla.fig2",
+    "dia.table3", "dia.table4", "dia.table6", "dia.table7", "dia.table8", "dia.table9", "dia.table10", "dia.table11", "dia.table12",
     "dia.table13", "dia.table14", "dia.table15", "dia.table16", "dia.table17",
     "dia.fig2", "dia.fig10", "dia.fig13", "dia.fig14", "dia.fig15",
+    "dia.fig9", "dia.fig11",
 )
 
 
