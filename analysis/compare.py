@@ -74,6 +74,8 @@ def expected_recipe(row: Mapping[str, Any]) -> str | None:
             return "dia_wrn"
         if str(backbone).startswith("resnext"):
             return "dia_resnext"
+        if str(backbone).startswith("vit_"):  # DIA Table IX: [55]'s settings, read as DeiT's
+            return "deit"
     return None
 
 

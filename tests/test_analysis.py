@@ -625,3 +625,24 @@ def test_detection_table_rebuilt(detection_runs, tmp_path):
     assert "| Mask R-CNN / ResNet-50 / ELA | 37.3 | 37.20 ± 0.28 (n=2) | -0.10 |" in md
     assert "| Mask R-CNN / ResNet-50 / ELA | 41.4 | 41.30 ± 0.42 (n=2) | -0.10 |" in md
     assert "| Faster R-CNN / ResNet-101 / ELA | 42.1 | not yet run |" in md
+
+
+def test_expected_recipe_is_the_recipe_the_tables_schedule():
+    """For every transcribed row of a registered table, the preset ``expected_recipe`` names
+    (the one a run must have used to count for that row) is one the table's own rows train
+    with, or None where no preset is known (DIA's ImageNet-scale tables: their rows use the
+    MRLA 'imagenet' preset as the closest stated recipe, so runs of any recipe count)."""
+    from analysis.compare import expected_recipe
+    from experiments.tables import TABLE_IDS, get_table
+
+    paper = load_paper()
+    seen = {}
+    for (pp, tt), g in paper.groupby(["paper", "table"]):
+        tid = f"{pp}.{tt}"
+        assert tid in TABLE_IDS, f"{tid} transcribed but not registered"
+        scheduled = {r.recipe for r in get_table(tid).rows}
+        want = {expected_recipe(r) for r in g.to_dict("records")}
+        assert want - {None} <= scheduled, (tid, want, scheduled)
+        seen[tid] = want
+    assert seen["dia.table9"] == {"deit"} and seen["dla.table3"] == {"mmdet_1x_b8"}
+    assert seen["ela.table1"] == {"cifar"} and seen["dia.table8"] == {None}
