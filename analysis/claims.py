@@ -30,10 +30,15 @@ backbone, depth), of one ``kind``:
   grows with depth: at each context's depth against the shallow depth ``grows_from`` names
   for its backbone, by ``stats.growth`` (a difference of differences over four groups of runs),
   supported when it grows with Holm p < alpha.
+* ``kl_stable``: ELA's KL divergences per layer keep their distribution from one pruning window to
+  the next: per run, the mean Spearman rho of consecutive windows' per-layer KL (``kl_stability``,
+  from the records' pruning decisions) against ``threshold``; one run gives the direction only,
+  2 or more a one-sided one-sample t-test of the runs' mean rho above ``threshold``.
 * ``figure``: a property of a trained model's attention (correlations, attention spread);
   evaluated in the notebooks from a checkpoint and passed in as ``extra``.
 
-``metric`` picks the accuracy compared (``top1``, ``top5``: ELA's top-5 claims) or, for the
+``metric`` picks the accuracy compared (``top1``, ``top5``: ELA's top-5 claims; ``train_loss``, lower is
+better, and ``eval_time``, a ``faster`` claim on inference: per-run means over the record's epochs) or, for the
 detection claims (ELA Table 5, DLA Table 3, DIA Table X: dataset ``coco``, the detector in the
 arms' variant, ``detector=faster_rcnn``), the COCO metric (``box_ap``, ``box_ap75``, ``mask_ap``:
 the record's ``best_box_ap`` ... as ``analysis.compare`` reads them). Detection claims are
@@ -70,16 +75,20 @@ from scipy import stats as sps
 
 from .compare import expected_recipe, number, runs_for
 from .claims_params import arm_params, params_measure
-from .records import parse_variant
+from .records import load_curves, load_ela_decisions, parse_variant
 from .stats import from_stats, growth, holm, seeds_needed, welch
 
 __all__ = ["Arm", "Context", "Claim", "CLAIMS", "evaluate_claims", "tost", "VERDICTS", "N1_AGREES",
-           "N1_DISAGREES", "N1_VERDICT"]
+           "N1_DISAGREES", "N1_VERDICT", "gradient_figure_result", "kl_stability"]
 
 N1_AGREES, N1_DISAGREES = "n=1: direction agrees", "n=1: direction disagrees"
 N1_VERDICT = "n=1: direction only"
 VERDICTS = ("supported", "not supported", N1_VERDICT, "not yet run")
 SPEED_TOLERANCE = 0.05  # "about 30%" is met by a measured reduction of 25% or more
+#: metrics read per run from the record's epochs (``load_curves``), averaged over the epochs: the train loss
+#: (DIA Fig. 14) and the test-set evaluation time (DIA Sec. VI-B1's inference overhead)
+CURVE_METRICS = {"train_loss": "train_loss", "eval_time": "eval_time_s"}
+LOWER_IS_BETTER = ("train_loss",)  # a 'better' claim on these: delta = other - subject
 
 
 @dataclass(frozen=True)
@@ -260,6 +269,16 @@ CLAIMS: tuple[Claim, ...] = (
           "/ 37.4 / 37.6 / 38.4): 'ELA maintains its edge'.", "ELA Table 5, Sec. 4.2", "better",
           _det("mask_rcnn", "ela", "resnet", "se", "eca", "gc", "mrla_l"), _COCO, ("table5",), metric="mask_ap",
           note=_MASK_LAYOUT),
+    Claim("ela.kl_distribution_stable", "ela", "The distribution of the KL divergences between adjacent layers' "
+          "attention weights remains stable throughout training (Sec. 1; Sec. 3.3, Attention-Layer Pruning "
+          "Algorithm: 'within each individual training stage, the distribution of KL divergence remains relatively "
+          "stable'). Rule: in each ELA run, the per-layer KL of every pruning window rank-correlates with the "
+          "previous window's (Spearman rho over the layers measured in both) at rho >= 0.5 on average; with 2 or "
+          "more runs, a one-sided one-sample t-test of the runs' mean rho against 0.5.",
+          "ELA Sec. 1, Sec. 3.3", "kl_stable", _vs("ela", "ela"), _T1 + _IN, (), threshold=0.5,
+          note="the KL per layer and window that ELA's pruning controller records (record callbacks.ela_pruning."
+               "decisions, analysis.records.load_ela_decisions); the controller measures only between windows "
+               "(CIFAR epochs 1-3, 45-48, 91-93), so 'within a stage' reads as 'from one window to the next'"),
     # ------------------------------------------------------------------ DLA
     Claim("dla.l_beats_mrla_l", "dla", "DLA-L is more accurate than MRLA-L (CIFAR-10/100 with ResNet-20/56/110; "
           "ImageNet-1K with ResNet-50/101).", "DLA Table 1, Table 2, Sec. 4.1", "better",
@@ -452,6 +471,35 @@ CLAIMS: tuple[Claim, ...] = (
           "p < 0.05).", "DIA Table X, Sec. IV-C", "better",
           _det("retinanet", "dia", "resnet", "se", "eca", "sge", "dia_light"), _COCO, ("table10",), metric="box_ap",
           note=_DIA_T10),
+    Claim("dia.gradients_without_skip", "dia", "Without skip connections, DIA-LSTM increases the mean and the "
+          "variance of the absolute gradient at each stage's output of ResNet56 (CIFAR-100) over the plain "
+          "ResNet56: 'the mean and variance of the gradient distribution noticeably increase'.",
+          "DIA Fig. 13, Sec. VI-A2 (Removal of Skip Connection)", "figure", _vs("dia", "resnet", variant="no_skip"),
+          _ctx("cifar100", "resnet", (56,)), ("fig13",),
+          note="per-stage |gradient| of the DIA Fig. 13 runs' checkpoints (analysis.probes.stage_gradients), "
+               "turned into a result by analysis.claims.gradient_figure_result and passed in as extra"),
+    Claim("dia.train_loss_without_skip", "dia", "Without skip connections DIA-LSTM optimises fastest: its train "
+          "loss is below ResNet164's and SE's ('DIA-LSTM consistently demonstrates the fastest rate of "
+          "optimization'; CIFAR-100). Read as: the run's train loss averaged over all epochs (the area under "
+          "Fig. 14's train-loss curve per epoch) is lower.", "DIA Fig. 14 (train loss), Sec. VI-A2", "better",
+          _vs("dia", "resnet", "se", variant="no_skip"), _ctx("cifar100", "resnet", (164,)), ("fig14",),
+          metric="train_loss", note="the records' per-epoch train_loss (analysis.records.load_curves); one seed "
+                                    "per arm (DIA Fig. 14 module): n=1 at most"),
+    Claim("dia.light_inference_overhead", "dia", "DIA-LSTM (Light) cuts DIA-LSTM's inference overhead over "
+          "ResNet164 from about 12% to 1%: its inference time is about 1 - 1.01/1.12 = 9.8% below DIA-LSTM's "
+          "(CIFAR-100, ResNet164).", "DIA Sec. VI-B1 (Computational cost)", "faster", _vs("dia_light", "dia"),
+          _ctx("cifar100", "resnet", (164,)), ("table4",), threshold=0.098, metric="eval_time",
+          note="no benchmark measures inference: experiments.bench (results/bench) times training steps only and "
+               "holds no ResNet164 / DIA-LSTM (Light) record, so no verdict without runs; the evidence is the "
+               "Table IV runs' per-epoch test-set evaluation time (eval_time_s, on the hardware both arms share; "
+               "it includes test-data loading, which dilutes the overhead)"),
+    Claim("dia.sharing_amplifies_sams", "dia", "SE shared by DIA is more accurate than SE alone whatever the "
+          "number k of blocks per stage carrying it (k = 3 to 18 of ResNet164's 18): 'the enhancement is more "
+          "consistent and significant when SAMs are combined with DIA' (CIFAR-100).",
+          "DIA Fig. 10, Sec. V-A", "better",
+          tuple((Arm("dia_se", f"blocks={k}"), Arm("se", f"blocks={k}")) for k in (3, 6, 9, 12, 15))
+          + _vs("dia_se", "se"), _ctx("cifar100", "resnet", (164,)), ("fig10",),
+          note="k=18 is Table III's SE / DIA-SE pair (shared runs)"),
 )
 
 
@@ -581,9 +629,24 @@ def _arm_values(rec: dict[str, Any], claim: Claim, run_a: pd.DataFrame, run_b: p
             rec["hardware"] = hw
         else:
             done_a = done_b = done_a.iloc[0:0]
+    if claim.metric in CURVE_METRICS:
+        return curve_means(done_a, CURVE_METRICS[claim.metric]), curve_means(done_b, CURVE_METRICS[claim.metric])
     xa = pd.to_numeric(done_a[col], errors="coerce").dropna().to_numpy(float) if len(done_a) else np.array([])
     xb = pd.to_numeric(done_b[col], errors="coerce").dropna().to_numpy(float) if len(done_b) else np.array([])
     return xa, xb
+
+
+def curve_means(runs: pd.DataFrame, field: str) -> np.ndarray:
+    """Per run (its record under ``run_dir``), the mean over its epochs of ``field`` (e.g. train_loss,
+    eval_time_s); runs without a record or without the field are left out."""
+    out = []
+    for d in (runs["run_dir"] if len(runs) and "run_dir" in runs else []):
+        if not d:
+            continue
+        v = pd.to_numeric(load_curves(d)[field], errors="coerce").dropna()
+        if len(v):
+            out.append(float(v.mean()))
+    return np.array(out, dtype=float)
 
 
 def _test_arms(rec: dict[str, Any], claim: Claim, xa: np.ndarray, xb: np.ndarray, smoke: bool) -> dict[str, Any]:
@@ -609,7 +672,7 @@ def _test_arms(rec: dict[str, Any], claim: Claim, xa: np.ndarray, xb: np.ndarray
                    detail="Brown-Forsythe test of equal spread")
         return rec
     else:
-        rec["delta"] = (1 - ma / mb) if claim.kind == "faster" else ma - mb
+        rec["delta"] = (1 - ma / mb) if claim.kind == "faster" else _signed(claim, ma - mb)
         with warnings.catch_warnings():  # scipy's precision note on near-identical samples
             warnings.simplefilter("ignore", RuntimeWarning)
             rec["p"] = welch(xa, xb).p
@@ -633,9 +696,14 @@ def agrees_in_direction(claim: Claim, delta: float) -> bool:
     return delta > 0
 
 
+def _signed(claim: Claim, d: float) -> float:
+    """Our subject-minus-other difference turned the claim's way (lower is better: other minus subject)."""
+    return -d if claim.metric in LOWER_IS_BETTER else d
+
+
 def _single_run_result(rec: dict[str, Any], claim: Claim, ma: float, mb: float) -> dict[str, Any]:
     """A comparison with a single run in an arm: no test, only the sign of our difference."""
-    rec["delta"] = (1 - ma / mb) if timing(claim) else ma - mb
+    rec["delta"] = (1 - ma / mb) if timing(claim) else _signed(claim, ma - mb)
     ok = agrees_in_direction(claim, rec["delta"])
     rec["result"] = N1_AGREES if ok else N1_DISAGREES
     rec["detail"] = (f"n = {rec['n_subject']} / {rec['n_other']}: no test is possible; our difference "
@@ -724,6 +792,84 @@ def _fmt_delta(d: float, depth: int, claim: Claim) -> str:
     return (f"{100 * d:.1f}% less" if timing(claim) else f"{d:+.2f}") + f" at depth {depth}"
 
 
+def kl_stability(decisions: pd.DataFrame) -> float:
+    """One run's KL stability (``load_ela_decisions`` rows of that run): the mean over consecutive
+    pruning windows of the Spearman rank correlation of their per-layer KL, over the layers measured
+    in both windows (3 or more); NaN when no pair of windows qualifies."""
+    kl = decisions.pivot_table(index="layer", columns="window", values="kl", aggfunc="mean")
+    rhos = []
+    for w0, w1 in zip(sorted(kl.columns)[:-1], sorted(kl.columns)[1:]):
+        both = kl[[w0, w1]].dropna()
+        if len(both) >= 3:
+            rho = sps.spearmanr(both[w0], both[w1]).statistic
+            if math.isfinite(rho):
+                rhos.append(float(rho))
+    return float(np.mean(rhos)) if rhos else float("nan")
+
+
+def _kl_result(claim: Claim, rec: dict[str, Any], arm: tuple[pd.DataFrame, int]) -> dict[str, Any]:
+    """A ``kl_stable`` comparison: the ELA runs' KL stability (``kl_stability``) against ``threshold``."""
+    run, smoke = arm
+    done = run[run["status"] == "done"] if len(run) else run
+    rhos = np.array([kl_stability(load_ela_decisions(d)) for d in (done["run_dir"] if len(done) else []) if d])
+    rhos = rhos[np.isfinite(rhos)] if len(rhos) else rhos
+    n = len(rhos)
+    rec.update(n_subject=n, n_other=n)
+    if not n:
+        rec["detail"] = ("smoke runs only (not comparable)" if smoke else
+                         "no full-scale ELA run with two or more pruning windows recorded")
+        return rec
+    m = float(rhos.mean())
+    rec.update(ours_subject=_fmt(m, float(rhos.std(ddof=1)) if n > 1 else float("nan"), n) + " mean rho",
+               ours_other=f"threshold {claim.threshold:g}", delta=m - claim.threshold)
+    if n == 1:
+        ok = rec["delta"] >= 0
+        rec["result"] = N1_AGREES if ok else N1_DISAGREES
+        rec["detail"] = f"one run: no test; its mean rho is {'at or above' if ok else 'below'} {claim.threshold:g}"
+        return rec
+    sd = float(rhos.std(ddof=1))
+    rec["p"] = (0.0 if m > claim.threshold else 1.0) if sd == 0 else float(
+        sps.ttest_1samp(rhos, claim.threshold, alternative="greater").pvalue)
+    rec["detail"] = f"one-sided t-test of the runs' mean Spearman rho > {claim.threshold:g}"
+    return rec
+
+
+def gradient_figure_result(grads: Mapping[str, Sequence[pd.DataFrame]], subject: str = "dia",
+                           other: str = "resnet", alpha: float = 0.05) -> dict[str, str]:
+    """The ``extra`` entry of ``dia.gradients_without_skip`` (DIA Fig. 13) from per-run gradient
+    read-outs (``analysis.probes.stage_gradients`` frames: stage, abs_grad; one per checkpoint):
+    in every stage the subject's mean and variance of |gradient| above the other's. One run in an
+    arm: the direction only; 2 or more: Welch on the per-run log mean and log variance, Holm over
+    stages x the two statistics, supported when every test is significant in the claim's way."""
+    def per_run(frames: Sequence[pd.DataFrame]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        out: dict[int, tuple[list, list]] = {}
+        for f in frames:
+            for stage, g in f.groupby("stage"):
+                x = g["abs_grad"].to_numpy(float)
+                out.setdefault(int(stage), ([], []))
+                out[int(stage)][0].append(x.mean())
+                out[int(stage)][1].append(x.var(ddof=1))
+        return {k: (np.array(a), np.array(b)) for k, (a, b) in out.items()}
+
+    fa, fb = list(grads.get(subject) or []), list(grads.get(other) or [])
+    if not fa or not fb:
+        return {"result": "not yet run", "detail": f"needs gradient read-outs of {subject} and {other}"}
+    sa, sb = per_run(fa), per_run(fb)
+    stages = sorted(set(sa) & set(sb))
+    ratios = [(s, sa[s][0].mean() / sb[s][0].mean(), sa[s][1].mean() / sb[s][1].mean()) for s in stages]
+    text = "; ".join(f"stage {s}: mean x{rm:.2f}, variance x{rv:.2f}" for s, rm, rv in ratios)
+    if min(len(fa), len(fb)) < 2:
+        ok = bool(stages) and all(rm > 1 and rv > 1 for _, rm, rv in ratios)
+        return {"result": N1_AGREES if ok else N1_DISAGREES,
+                "detail": f"one checkpoint in an arm: no test; {subject} vs {other}: {text}"}
+    tests = [welch(np.log(sa[s][i]), np.log(sb[s][i])) for s in stages for i in (0, 1)]
+    adj = holm([t.p for t in tests], alpha)[0]
+    ok = all(q < alpha and t.t > 0 for t, q in zip(tests, adj))
+    return {"result": "supported" if ok else "not supported",
+            "detail": f"Welch on per-run log mean / log variance, Holm over {len(tests)}: max p "
+                      f"{max(adj):.3g}; {text}"}
+
+
 def _compare_pair(claim: Claim, a: Arm, b: Arm, ctx: Context, runs: pd.DataFrame, paper: pd.DataFrame | None,
                   which: str, extra: Mapping[str, Any] | None) -> dict[str, Any]:
     rec = _empty_comparison(claim, a, b, ctx)
@@ -738,6 +884,8 @@ def _compare_pair(claim: Claim, a: Arm, b: Arm, ctx: Context, runs: pd.DataFrame
         return _params_result(rec, claim, a, b, ctx)
     if claim.kind == "grows":
         return _grows_result(claim, rec, a, b, ctx, runs, paper, which)
+    if claim.kind == "kl_stable":
+        return _kl_result(claim, rec, _arm_runs(pseudo_row(claim, a, ctx), runs))
     ra, rb = pseudo_row(claim, a, ctx), pseudo_row(claim, b, ctx)
     _paper_side(rec, claim, ra, rb, paper)
     (run_a, smoke_a), (run_b, smoke_b) = _arm_runs(ra, runs), _arm_runs(rb, runs)
@@ -767,6 +915,10 @@ def _decide(claim: Claim, rec: dict[str, Any], alpha: float) -> None:
         rec["detail"] += ("; subject's spread significantly lower" if sig and d < 0 else
                           "; significantly higher spread" if sig else "; difference in spread not significant")
         return
+    if claim.kind == "kl_stable":
+        rec["result"] = "supported" if sig and d > 0 else "not supported"
+        rec["detail"] += ("; significantly above" if sig and d > 0 else "; not significantly above")
+        return
     if claim.kind == "grows":
         rec["result"] = "supported" if sig and d > 0 else "not supported"
         rec["detail"] += ("; grows significantly" if sig and d > 0 else "; shrinks significantly" if sig
@@ -775,7 +927,8 @@ def _decide(claim: Claim, rec: dict[str, Any], alpha: float) -> None:
     if claim.kind == "faster":
         ok = sig and d > 0 and d >= claim.threshold - SPEED_TOLERANCE
         rec["result"] = "supported" if ok else "not supported"
-        rec["detail"] = (f"{100 * d:.1f}% less time per epoch (claimed {100 * claim.threshold:.0f}%)"
+        what = "test-set evaluation time" if claim.metric == "eval_time" else "time"
+        rec["detail"] = (f"{100 * d:.1f}% less {what} per epoch (claimed {100 * claim.threshold:.0f}%)"
                          + ("" if sig else "; difference not significant"))
         return
     if sig and d > 0:
