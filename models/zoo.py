@@ -125,8 +125,9 @@ FAMILY_MODULES: tuple[str, ...] = ("dia", "mrla", "dla", "ela")
 PER_BLOCK_SAMS = ("se", "eca", "cbam", "bam", "srm", "spa", "sge", "gc", "sem", "spem")
 DIA_SHARED_SAMS = ("se", "eca", "cbam", "srm", "spa")
 
-#: Modules that register models of their own, outside ``build`` (timm's ViT, DIA Table IX).
-MODEL_MODULES: tuple[str, ...] = ("vit",)
+#: Modules that register models of their own, outside ``build`` (timm's ViT, DIA Table IX;
+#: U-ViT with and without DIA, DIA Fig 8).
+MODEL_MODULES: tuple[str, ...] = ("vit", "uvit")
 
 
 def _register_all() -> None:

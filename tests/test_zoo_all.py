@@ -29,7 +29,22 @@ def test_meta_construction(name):
     assert all(p.device.type == "meta" for p in net.parameters())
 
 
-@pytest.mark.parametrize("name", NAMES)
+#: diffusion backbones (models.uvit): net(x_t, t) predicts the noise, an image like x_t
+DENOISERS = [n for n in NAMES if n.startswith(("uvit_", "dia_uvit_"))]
+
+
+@pytest.mark.parametrize("name", DENOISERS)
+def test_denoiser_forward_backward(name):
+    net = create_model(name, img_size=16, patch_size=4)
+    x = _input(name, 2)
+    out = net(x, torch.rand(2))
+    assert out.shape == x.shape and torch.isfinite(out).all()
+    out.square().mean().backward()
+    missing = [n for n, p in net.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, f"parameters without gradient: {missing[:5]}"
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n not in DENOISERS])
 def test_forward_backward(name):
     net = create_model(name, num_classes=7, **_kwargs(name))
     net.train()
