@@ -40,7 +40,8 @@ from .compare import number, runs_for
 from .tables import DATASET_NAMES, SMOKE_BANNER
 
 __all__ = ["save", "accuracy_vs_depth", "epoch_time", "kl_distributions", "no_skip_curves", "layer_attention",
-           "attention_correlations", "stage_gradients", "gini_importance", "record_figures", "MODEL_LABELS",
+           "attention_correlations", "stage_gradients", "gini_importance", "record_figures", "figure_claim_evidence",
+           "MODEL_LABELS",
            "pick_run", "layer_attention_from_runs", "correlations_from_runs", "gini_from_runs",
            "gradients_from_runs", "model_figures"]
 
@@ -477,6 +478,31 @@ def gradients_from_runs(runs: pd.DataFrame | None, *, models: Sequence[str] = ("
 
     got, notes, smoke = _from_runs(runs, models, variant, depth, dataset, data_root, n, grads)
     return _note(stage_gradients(got, title=title, smoke=smoke), notes)
+
+
+def figure_claim_evidence(runs: pd.DataFrame | None, *, data_root: str | None = "data",
+                          n: int = 64) -> dict[str, dict[str, str]]:
+    """The ``extra`` results of the claims that rest on read-outs of trained checkpoints (claim
+    kind 'figure'), from the same runs the figures draw (``pick_run``: one checkpoint per model):
+    ``dia.gradients_without_skip`` (DIA Fig. 13: DIA vs ResNet56 without skips,
+    ``claims.gradient_figure_result``) and ``dia.gini_se_local_dia_spread`` (DIA Fig. 11: SE vs
+    DIA-LSTM ResNet164, ``claims.gini_figure_result``). A model without a run is left out, and
+    the result then says "not yet run"."""
+    from .claims import gini_figure_result, gradient_figure_result
+    from .probes import gini_importance, stage_gradients
+
+    def per_model(models, variant, depth, measure):
+        got = {}
+        for m in models:
+            one, _, _ = _from_runs(runs, (m,), variant, depth, "cifar100", data_root, n, measure)
+            if one:
+                got[m] = list(one.values())
+        return got
+
+    grads = per_model(("dia", "resnet"), "no_skip", 56, stage_gradients)
+    gini = per_model(("dia", "se"), "", 164, lambda model, x, y: gini_importance(model, x))
+    return {"dia.gradients_without_skip": gradient_figure_result(grads),
+            "dia.gini_se_local_dia_spread": gini_figure_result(gini)}
 
 
 def model_figures(runs: pd.DataFrame | None, out_dir: str | Path, data_root: str | None = "data",

@@ -427,6 +427,10 @@ def build_report(runs_dir: str | Path = "runs", *, out: str | Path = ROOT / "res
         figure_paths = record_figures(runs, load_curves(runs_dir), load_ela_decisions(runs_dir), paper, figures_dir,
                                       which=which)
         figure_paths += model_figures(runs, figures_dir, data_root=data_root)
+        # the claims read from the same checkpoints (DIA Figs. 11, 13); results passed in win
+        from .figures import figure_claim_evidence
+
+        extra = {**figure_claim_evidence(runs, data_root=data_root), **(extra or {})}
     summary, evidence = evaluate_claims(runs, paper, which=which, alpha=alpha, extra=extra)
     consistency = cross_paper(paper, alpha)
     lines = _header_lines(runs_dir, runs) + _claims_lines(summary, which, alpha)

@@ -12,13 +12,14 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from analysis.claims import CLAIMS, N1_AGREES, N1_DISAGREES, N1_VERDICT, evaluate_claims, gradient_figure_result
+from analysis.claims import (CLAIMS, N1_AGREES, N1_DISAGREES, N1_VERDICT, evaluate_claims, gini_figure_result,
+                             gradient_figure_result, near_share)
 from analysis.records import load_records
 from test_analysis import write_record
 
 BY_ID = {c.id: c for c in CLAIMS}
 NEW = ("ela.kl_distribution_stable", "dia.gradients_without_skip", "dia.train_loss_without_skip",
-       "dia.light_inference_overhead", "dia.sharing_amplifies_sams")
+       "dia.light_inference_overhead", "dia.sharing_amplifies_sams", "dia.gini_se_local_dia_spread")
 SPREAD = (0.0, 0.1, -0.1)  # three seeds: variance 0.01
 NO_SKIP = {"skip": False}
 SE_NO_SKIP = {"skip": False, "attn_kwargs": {"bias": True}}
@@ -44,7 +45,7 @@ def welch_p(d, n=3, var=0.01):
 
 def test_registry_counts_and_citations():
     per_paper = {p: sum(c.paper == p for c in CLAIMS) for p in ("ela", "dla", "dia")}
-    assert per_paper == {"ela": 23, "dla": 24, "dia": 29}
+    assert per_paper == {"ela": 23, "dla": 24, "dia": 30}
     for cid in NEW:
         c = BY_ID[cid]
         assert ("Sec." in c.source or "Fig." in c.source) and c.note, cid
@@ -219,3 +220,65 @@ def test_sharing_amplifies_sams_at_k3(tmp_path):
     assert set(ev["result"]) == {"supported", "not yet run"}
     s = summary.iloc[0]
     assert s["verdict"] == "supported" and s["run"] == 1
+
+
+# --------------------------------------------------------------------------- DIA Fig. 11: Gini importance
+def gini(near: float, blocks: int = 5) -> np.ndarray:
+    """A Gini matrix whose rows t >= 3 put ``near`` on h_(t-1), h_(t-2) (half each) and the
+    rest evenly on the earlier layers; rows 1, 2 as a forest would give them (sum 1)."""
+    m = np.full((blocks, blocks), np.nan)
+    m[1, 0] = 1.0
+    m[2, :2] = 0.5
+    for t in range(3, blocks):
+        m[t, :t] = (1 - near) / (t - 2)
+        m[t, t - 2:t] = near / 2
+    return m
+
+
+def test_near_share_by_hand():
+    m = gini(0.7)
+    assert np.allclose(np.nansum(m[1:], axis=1), 1.0)
+    assert near_share(m) == pytest.approx(0.7)
+    m[4, :4] = [0.1, 0.2, 0.3, 0.4]  # rows 3 and 4: 0.7 and 0.3 + 0.4
+    assert near_share(m) == pytest.approx((0.7 + 0.7) / 2)
+    m[3, :3] = [0.5, 0.25, 0.25]
+    assert near_share(m) == pytest.approx((0.5 + 0.7) / 2)
+    assert math.isnan(near_share(gini(0.7, blocks=3)))  # no row with 3 sources
+
+
+def test_gini_figure_single_checkpoints():
+    se, dia = {0: gini(0.8), 1: gini(0.9)}, {0: gini(0.4), 1: gini(0.5)}
+    got = gini_figure_result({"se": [se], "dia": [dia]})
+    assert got["result"] == N1_AGREES
+    assert "stage 1: se 0.800 vs dia 0.400; stage 2: se 0.900 vs dia 0.500" in got["detail"]
+    assert gini_figure_result({"se": [dia], "dia": [se]})["result"] == N1_DISAGREES
+    # one stage the other way round is enough to disagree
+    assert gini_figure_result({"se": [{0: gini(0.8), 1: gini(0.3)}], "dia": [dia]})["result"] == N1_DISAGREES
+    assert gini_figure_result({"se": [se]})["result"] == "not yet run"
+
+
+def test_gini_figure_three_checkpoints_welch():
+    """SE 0.8 + (0, 0.02, -0.02), DIA 0.4 + the same: sd 0.02, t = 0.4 / sqrt(2 * 0.0004 / 3) =
+    24.49 with df 4 in each of 2 stages, p ~ 1.7e-5, Holm x2 still < 0.05 -> supported; with
+    DIA at 0.79 + spread (d = 0.01, t = 0.61) -> not supported."""
+    spread = (0.0, 0.02, -0.02)
+    se = [{0: gini(0.8 + e), 1: gini(0.8 + e)} for e in spread]
+    dia = [{0: gini(0.4 + e), 1: gini(0.4 + e)} for e in spread]
+    got = gini_figure_result({"se": se, "dia": dia})
+    p = 2 * sps.t.sf(0.4 / math.sqrt(2 * 0.02 ** 2 / 3), 4)
+    assert got["result"] == "supported" and f"max p {min(1.0, 2 * p):.3g}" in got["detail"]
+    close = [{0: gini(0.79 + e), 1: gini(0.79 + e)} for e in spread]
+    assert gini_figure_result({"se": se, "dia": close})["result"] == "not supported"
+
+
+def test_gini_claim_takes_the_figure_result_and_the_report_computes_it():
+    from analysis.figures import figure_claim_evidence
+
+    extra = {"dia.gini_se_local_dia_spread": gini_figure_result({"se": [{0: gini(0.8)}], "dia": [{0: gini(0.4)}]})}
+    summary, _ = evaluate(None, "dia.gini_se_local_dia_spread", extra=extra)
+    assert summary.set_index("claim").loc["dia.gini_se_local_dia_spread", "verdict"] == N1_VERDICT
+    none = figure_claim_evidence(None)
+    assert none == {"dia.gradients_without_skip": {"result": "not yet run",
+                                                   "detail": "needs gradient read-outs of dia and resnet"},
+                    "dia.gini_se_local_dia_spread": {"result": "not yet run",
+                                                     "detail": "needs Gini matrices of dia and se"}}

@@ -170,3 +170,15 @@ def test_missing_run_is_a_one_line_error_naming_the_command(runs, tmp_path):
         t.get_text() for t in fig.texts)
     with pytest.raises(ConfigError, match="not a picture figure"):
         visual.draw("ela.table1", runs)
+
+
+def test_figure_claims_read_the_same_checkpoints(runs):
+    """The report's evidence for DIA Fig. 11's claim comes from the runs' checkpoints: the smoke
+    DIA-LSTM-20 / SE-20 nets have 3 blocks per stage, too few for the share on h_(t-1), h_(t-2)
+    (rows with 3 sources), which the result says; no no-skip runs here for DIA Fig. 13."""
+    from analysis.figures import figure_claim_evidence
+
+    got = figure_claim_evidence(runs, data_root=None, n=8)
+    assert got["dia.gini_se_local_dia_spread"] == {"result": "not yet run",
+                                                   "detail": "no stage with 4 or more blocks in both arms"}
+    assert got["dia.gradients_without_skip"]["result"] == "not yet run"
