@@ -17,8 +17,16 @@ from models import ConfigError
 
 #: sha1 of the run hashes of every classification table run (full and smoke profiles), taken
 #: before the ``detector`` field existed: adding it must not rename any run (the detection
-#: tables' runs, which set ``detector``, are left out)
+#: tables' runs, which set ``detector``, are left out). Over the tables and rows that existed
+#: then (HASHED_TABLES; ELA Fig. 2(b) without its later ELA rows), so that later tables and rows
+#: add runs without changing the pin, and any renamed run of those tables still fails it.
 TABLE_HASHES_SHA1 = "ea6c4f9ffd04bd4762d47075fe30e4101d9dda88"
+HASHED_TABLES = (
+    "ela.table1", "ela.table2", "ela.table3", "ela.table4", "ela.table5", "ela.table6", "ela.table7", "ela.fig2b",
+    "ela.fig4", "dla.table1", "dla.table2", "dla.table3", "dla.table4", "dla.table5", "dla.table6", "dla.fig4",
+    "dia.table3", "dia.table4", "dia.table6", "dia.table7", "dia.table8", "dia.table10", "dia.table11", "dia.table12",
+    "dia.table13", "dia.table14", "dia.table15", "dia.table16", "dia.table17", "dia.fig2", "dia.fig10", "dia.fig13",
+    "dia.fig14", "dia.fig15")
 
 TIMING_KEYS = {"epoch_time_s", "eval_time_s", "images_per_s"}
 
@@ -133,8 +141,9 @@ def test_nan_loss_is_recorded_as_diverged(coco_root, tmp_path, monkeypatch):
 def test_classification_run_hashes_unchanged():
     from experiments.tables import all_tables
 
-    blob = "".join(p.cfg.run_hash() for t in all_tables() for pr in ("full", "smoke") for p in t.plan(pr)
-                   if p.cfg.detector is None)
+    blob = "".join(p.cfg.run_hash() for t in all_tables() if t.id in HASHED_TABLES for pr in ("full", "smoke")
+                   for p in t.plan(pr)
+                   if p.cfg.detector is None and not (t.id == "ela.fig2b" and p.cfg.model.startswith("ela_")))
     assert hashlib.sha1(blob.encode()).hexdigest() == TABLE_HASHES_SHA1
 
 
