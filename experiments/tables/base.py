@@ -32,7 +32,8 @@ from ..config import RunConfig
 from ..recipes import SMOKE
 
 __all__ = ["Row", "Table", "Planned", "PROFILES", "SMOKE_DATASET", "SMOKE_DETECTION_DATASET", "SMOKE_SEEDS",
-           "model_name", "LABELS", "RELEASED_IMAGENET_SE", "detection_rows", "PRETRAINED_RUN"]
+           "model_name", "LABELS", "RELEASED_IMAGENET_SE", "detection_rows", "PRETRAINED_RUN",
+           "PRETRAINED_WITHOUT", "NL_DECISION"]
 
 PROFILES = ("full", "smoke")
 SMOKE_DATASET = "fashionmnist"
@@ -48,7 +49,7 @@ LABELS = {
     "sem": "SEM", "spem": "SPEM", "gc": "GC", "sge": "SGE", "dia": "DIA-LSTM", "dia_light": "DIA-LSTM (Light)",
     "dia_se": "SE with DIA", "dia_eca": "ECA with DIA", "dia_cbam": "CBAM with DIA", "dia_srm": "SRM with DIA",
     "dia_spa": "SPA with DIA", "mrla_b": "MRLA-B", "mrla_l": "MRLA-L", "dla_b": "DLA-B", "dla_l": "DLA-L",
-    "ela": "ELA", "lii_lstm": "LII (LSTM)", "lii_dia": "LII (DIA)", "lii_dsu": "LII (DSU)",
+    "ela": "ELA", "lii_lstm": "LII (LSTM)", "lii_dia": "LII (DIA)", "lii_dsu": "LII (DSU)", "nl": "NL",
 }
 
 
@@ -59,6 +60,27 @@ LABELS = {
 #: rows (Tables VIII and XI, Figure 2; no released DIA ImageNet code) keep. Both forms
 #: print as 28.1 / 49.3M. Used by ELA Table 2 and DLA Table 2.
 RELEASED_IMAGENET_SE: Mapping[str, Any] = {"attn_kwargs": {"bias": False}}
+
+
+#: Detection families whose module is added to an ImageNet backbone pretrained WITHOUT it: family
+#: -> the family of the ImageNet run the detection row starts from (``Row.pretraining_row``).
+#: The NL rows of ELA Table 5 / DLA Table 3 (GCNet's "+1NL", after Wang et al. 2018 Sec. 6) put
+#: one non-local block into an ImageNet-pretrained ResNet at fine-tuning; no table of the three
+#: papers has an ImageNet NL row, so the block starts at its initialisation (the identity:
+#: zero-initialised BN) on the plain ResNet's ImageNet run, the run ELA/DLA Table 2's ResNet
+#: rows train (models.attention.nl loads a checkpoint without the block's keys this way).
+PRETRAINED_WITHOUT: Mapping[str, str] = {"nl": "resnet"}
+
+NL_DECISION = (
+    "NL rows (Mask R-CNN, GCNet's '+1NL'): one embedded-Gaussian non-local block (C/2 inter channels, "
+    "softmax scaled by 1/sqrt(C/2) as mmcv's NonLocal2d, W_z without bias + BN initialised to zero) after "
+    "residual block n-2 of stage c4, right before its last block (Wang et al. 2018 Sec. 6; models.attention.nl); "
+    "full profile: the backbone starts from the plain ResNet's ImageNet run (the ResNet rows' run) with the block "
+    "added at its zero-BN initialisation (the identity), as the NL and GCNet detectors fine-tune an ImageNet "
+    "ResNet pretrained without the block; the printed 46.5M / 65.5M are the whole detector counted with every "
+    "parameter (GCNet's convention, as the GC rows): ours 46,501,429 / 65,493,557 (trainable: 46,276,085 / "
+    "65,268,213)"
+)
 
 
 def model_name(family: str, backbone: str) -> str:
@@ -100,9 +122,13 @@ class Row:
         Sec. 4.2, DLA Sec. 4.2, DIA Sec. IV-C: ImageNet-pretrained backbones of the same method):
         the same backbone, family and module settings on ImageNet with recipe 'imagenet'. Its
         seed-0 run is the paper's ImageNet row where the settings agree (ELA Table 2, DLA Table 2,
-        DIA Table VIII), trained once for both."""
+        DIA Table VIII), trained once for both. A family of ``PRETRAINED_WITHOUT`` (NL) starts
+        from the plain backbone's ImageNet run instead, the module added at its initialisation."""
         if not self.detector:
             raise ConfigError(f"row {self.label!r} is not a detection row (no detector)")
+        if self.family in PRETRAINED_WITHOUT:  # the module is added at fine-tuning (NL): its kwargs stay out
+            return Row(label=self.label, family=PRETRAINED_WITHOUT[self.family], backbone=self.backbone,
+                       depth=self.depth, dataset="imagenet", recipe="imagenet", resources="imagenet")
         return Row(label=self.label, family=self.family, backbone=self.backbone, depth=self.depth,
                    dataset="imagenet", recipe="imagenet", model_kwargs=self.model_kwargs, resources="imagenet")
 
