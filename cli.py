@@ -257,10 +257,36 @@ def _plans(args):
     return table, plans, launch.state_dir(args.out_root, table_id, args.profile)
 
 
+def _cmd_diffusion_table(table_id: str, args) -> int:
+    """DIA Fig. 8's runs are diffusion runs (experiments.diffusion_run), not classification runs:
+    trained one after another on this machine, then the figure is drawn from their records."""
+    from analysis.diffusion_figures import fig8_from_runs
+    from experiments import launch
+    from experiments.diffusion_run import main as diffusion_main
+
+    if args.executor == "slurm" or args.dry_run or args.pack != "1":
+        raise ConfigError(f"{table_id}'s diffusion runs run with the local executor only (no --executor slurm, "
+                          f"--dry-run or --pack yet): drop those options, or run `python -m experiments.diffusion_run "
+                          f"--table {table_id}` inside your own job")
+    argv = ["--table", table_id, "--profile", args.profile, "--out-root", args.out_root]
+    argv += ["--data-root", args.data_root] if getattr(args, "data_root", None) else []
+    argv += [f"--{k}={v}" for k, v in (("seeds", args.seeds), ("limit", args.limit), ("train-subset", args.train_subset))
+             if v is not None]
+    rc = diffusion_main(argv)
+    sdir = launch.state_dir(args.out_root, table_id, args.profile)
+    for path in fig8_from_runs(args.out_root, sdir):
+        print(f"figure: {path}")
+    return rc
+
+
 def _cmd_table(argv: list[str]) -> int:
     from experiments import launch
+    from experiments.diffusion_run import FIG8
+    from experiments.tables import resolve
 
     args = _table_parser().parse_args(argv)
+    if resolve(args.table)[0] == FIG8:
+        return _cmd_diffusion_table(FIG8, args)
     table, plans, sdir = _plans(args)
     seeds = args.seeds or table.default_seeds(args.profile)
     print(f"{table.title}\nprofile {args.profile}: {len(plans)} runs ({len(table.rows)} printed rows x {seeds} "

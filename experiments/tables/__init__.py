@@ -33,7 +33,7 @@ TABLE_IDS: tuple[str, ...] = (
     "dia.table3", "dia.table4", "dia.table6", "dia.table7", "dia.table8", "dia.table9", "dia.table10", "dia.table11", "dia.table12",
     "dia.table13", "dia.table14", "dia.table15", "dia.table16", "dia.table17",
     "dia.fig2", "dia.fig10", "dia.fig13", "dia.fig14", "dia.fig15",
-    "dia.fig9", "dia.fig11",
+    "dia.fig9", "dia.fig11", "dia.fig8",
 )
 
 
