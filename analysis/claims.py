@@ -34,8 +34,9 @@ backbone, depth), of one ``kind``:
   the next: per run, the mean Spearman rho of consecutive windows' per-layer KL (``kl_stability``,
   from the records' pruning decisions) against ``threshold``; one run gives the direction only,
   2 or more a one-sided one-sample t-test of the runs' mean rho above ``threshold``.
-* ``figure``: a property of a trained model's attention (correlations, attention spread);
-  evaluated in the notebooks from a checkpoint and passed in as ``extra``.
+* ``figure``: a property of a trained model's attention (correlations, attention spread) or of
+  a figure's curves (DIA Fig. 8's FIDs); evaluated from checkpoints or records and passed in as
+  ``extra`` (the report computes DIA Figs. 8, 11 and 13's: ``analysis.figures.figure_claim_evidence``).
 
 ``metric`` picks the accuracy compared (``top1``, ``top5``: ELA's top-5 claims; ``train_loss``, lower is
 better, and ``eval_time``, a ``faster`` claim on inference: per-run means over the record's epochs) or, for the
@@ -80,7 +81,7 @@ from .stats import from_stats, growth, holm, seeds_needed, welch
 
 __all__ = ["Arm", "Context", "Claim", "CLAIMS", "evaluate_claims", "tost", "VERDICTS", "N1_AGREES",
            "N1_DISAGREES", "N1_VERDICT", "gradient_figure_result", "kl_stability", "near_share",
-           "gini_figure_result"]
+           "gini_figure_result", "fid_figure_results"]
 
 N1_AGREES, N1_DISAGREES = "n=1: direction agrees", "n=1: direction disagrees"
 N1_VERDICT = "n=1: direction only"
@@ -175,6 +176,7 @@ _COCO = _ctx("coco", "resnet_imagenet", (50, 101))  # detection: COCO 2017, ResN
 _COCO50 = _ctx("coco", "resnet_imagenet", (50,))
 #: DIA Table IX: ImageNet with timm's ViT-S/16 and ViT-B/16 (12 blocks each; the results.csv backbone key)
 _VIT = (Context("imagenet", "vit_small_patch16_224", 12), Context("imagenet", "vit_base_patch16_224", 12))
+_UVIT = (Context("cifar10", "uvit_small_cifar", 13),)  # DIA Fig. 8: U-ViT-S/2, 13 blocks
 _DIA_T10 = ("Table X prints AP without std (15 seeds per model): not testable on the paper's numbers; its '*' "
             "marks are its own Student t-tests against DIA-LSTM")
 _MASK_LAYOUT = ("Mask R-CNN's six printed numbers read as box AP/AP50/AP75 + mask AP/AP50/AP75 "
@@ -488,6 +490,16 @@ CLAIMS: tuple[Claim, ...] = (
           _ctx("cifar100", "resnet", (164,)), ("fig11",),
           note="Gini matrices of the DIA Fig. 11 runs' checkpoints (analysis.probes.gini_importance, drawn by "
                "analysis.visual), turned into a result by analysis.claims.gini_figure_result"),
+    Claim("dia.fig8_dia_lowers_fid", "dia", "DIA improves the images U-ViT generates on CIFAR-10: with the DIA "
+          "unit the FID is lower. Read as: at every batch size of Fig. 8 the final FID of DIA-U-ViT is below "
+          "U-ViT's.", "DIA Fig. 8, Sec. V-B (image generation)", "figure", _vs("dia", "resnet"), _UVIT, ("fig8",),
+          note="the final FIDs of the DIA Fig. 8 diffusion runs (experiments.diffusion_run records; smoke runs "
+               "never count), turned into a result by analysis.claims.fid_figure_results in the report"),
+    Claim("dia.fig8_gain_largest_at_batch_32", "dia", "DIA's FID gain over U-ViT is largest when the batch is "
+          "small, 'particularly when the batch size is small, such as 32'. Read as: U-ViT's final FID minus "
+          "DIA-U-ViT's is larger at batch 32 than at every larger batch size of Fig. 8.",
+          "DIA Fig. 8, Sec. V-B (image generation)", "figure", _vs("dia", "resnet"), _UVIT, ("fig8",),
+          note="as dia.fig8_dia_lowers_fid (analysis.claims.fid_figure_results)"),
     Claim("dia.train_loss_without_skip", "dia", "Without skip connections DIA-LSTM optimises fastest: its train "
           "loss is below ResNet164's and SE's ('DIA-LSTM consistently demonstrates the fastest rate of "
           "optimization'; CIFAR-100). Read as: the run's train loss averaged over all epochs (the area under "
@@ -885,6 +897,41 @@ def gini_figure_result(mats: Mapping[str, Sequence[Mapping[int, np.ndarray]]], s
     return {"result": "supported" if ok else "not supported",
             "detail": f"Welch per stage, Holm over {len(tests)}: max p {max(adj):.3g}; share of importance on "
                       f"h_(t-1), h_(t-2): {text}"}
+
+
+def fid_figure_results(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, str]]:
+    """The ``extra`` results of DIA Fig. 8's two claims from diffusion records (``kind ==
+    'diffusion'``: ``batch_size``, ``dia``, ``smoke``, ``status``, ``evals`` [{step, fid}]): the
+    final FID per (batch size, network) of the finished full-scale runs, one run per curve as
+    the figure (n = 1: the direction only). ``dia.fig8_dia_lowers_fid``: DIA's final FID below
+    U-ViT's at every batch size with both; ``dia.fig8_gain_largest_at_batch_32``: U-ViT minus
+    DIA largest at batch 32 (needs batch 32 and a larger one)."""
+    final: dict[int, dict[bool, float]] = {}
+    for rec in records:
+        if rec.get("smoke") or rec.get("status") != "done" or not rec.get("evals"):
+            continue
+        last = max(rec["evals"], key=lambda e: e["step"])
+        final.setdefault(int(rec["batch_size"]), {})[bool(rec["dia"])] = float(last["fid"])
+    both = {b: v for b, v in sorted(final.items()) if len(v) == 2}
+    gains = {b: v[False] - v[True] for b, v in both.items()}
+    text = "; ".join(f"batch {b}: U-ViT {v[False]:.2f}, DIA {v[True]:.2f}" for b, v in both.items())
+    if not both:
+        none = {"result": "not yet run", "detail": "needs finished full-scale U-ViT and DIA-U-ViT runs of one "
+                                                   "batch size (./reproduce.sh dia.fig8)"}
+        return {"dia.fig8_dia_lowers_fid": none, "dia.fig8_gain_largest_at_batch_32": dict(none)}
+    out = {"dia.fig8_dia_lowers_fid": {
+        "result": N1_AGREES if all(g > 0 for g in gains.values()) else N1_DISAGREES,
+        "detail": f"one run per curve: no test; final FID {text}"}}
+    if 32 in gains and len(gains) > 1:
+        ok = all(gains[32] > g for b, g in gains.items() if b != 32)
+        out["dia.fig8_gain_largest_at_batch_32"] = {
+            "result": N1_AGREES if ok else N1_DISAGREES,
+            "detail": "one run per curve: no test; FID gain (U-ViT - DIA) " +
+                      ", ".join(f"batch {b}: {g:+.2f}" for b, g in gains.items())}
+    else:
+        out["dia.fig8_gain_largest_at_batch_32"] = {
+            "result": "not yet run", "detail": f"needs batch 32 and a larger batch with both networks; have {text}"}
+    return out
 
 
 def gradient_figure_result(grads: Mapping[str, Sequence[pd.DataFrame]], subject: str = "dia",

@@ -14,9 +14,9 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 
-from experiments.records import read_json
 
 from .figures import save
+from .records import read_record
 from .tables import SMOKE_BANNER
 
 __all__ = ["fid_curves", "draw_fig8", "load_diffusion_records", "fig8_from_runs", "NAMES"]
@@ -26,11 +26,12 @@ NAMES = {False: "UViT", True: "DIA-UViT"}
 
 
 def load_diffusion_records(out_root: str | Path, table: str = "dia.fig8") -> list[dict[str, Any]]:
-    """Every diffusion record under ``out_root`` whose ``planned`` rows include ``table``."""
+    """Every diffusion record under ``out_root`` whose ``planned`` rows include ``table``
+    (unreadable records are skipped with a warning, as ``analysis.records.read_record`` does)."""
     recs = []
     for p in sorted(Path(out_root).glob("*/record.json")):
-        rec = read_json(p)
-        if rec.get("kind") == "diffusion" and any(e.get("table") == table for e in rec.get("planned", [])):
+        rec = read_record(p)
+        if rec is not None and rec.get("kind") == "diffusion" and any(e.get("table") == table for e in rec.get("planned", [])):
             recs.append(rec)
     return recs
 

@@ -480,15 +480,16 @@ def gradients_from_runs(runs: pd.DataFrame | None, *, models: Sequence[str] = ("
     return _note(stage_gradients(got, title=title, smoke=smoke), notes)
 
 
-def figure_claim_evidence(runs: pd.DataFrame | None, *, data_root: str | None = "data",
-                          n: int = 64) -> dict[str, dict[str, str]]:
+def figure_claim_evidence(runs: pd.DataFrame | None, *, data_root: str | None = "data", n: int = 64,
+                          runs_dir: str | Path | None = None) -> dict[str, dict[str, str]]:
     """The ``extra`` results of the claims that rest on read-outs of trained checkpoints (claim
     kind 'figure'), from the same runs the figures draw (``pick_run``: one checkpoint per model):
     ``dia.gradients_without_skip`` (DIA Fig. 13: DIA vs ResNet56 without skips,
     ``claims.gradient_figure_result``) and ``dia.gini_se_local_dia_spread`` (DIA Fig. 11: SE vs
-    DIA-LSTM ResNet164, ``claims.gini_figure_result``). A model without a run is left out, and
-    the result then says "not yet run"."""
-    from .claims import gini_figure_result, gradient_figure_result
+    DIA-LSTM ResNet164, ``claims.gini_figure_result``); with ``runs_dir``, DIA Fig. 8's two claims
+    from the diffusion records there (``claims.fid_figure_results``). A model without a run is
+    left out, and the result then says "not yet run"."""
+    from .claims import fid_figure_results, gini_figure_result, gradient_figure_result
     from .probes import gini_importance, stage_gradients
 
     def per_model(models, variant, depth, measure):
@@ -501,8 +502,13 @@ def figure_claim_evidence(runs: pd.DataFrame | None, *, data_root: str | None = 
 
     grads = per_model(("dia", "resnet"), "no_skip", 56, stage_gradients)
     gini = per_model(("dia", "se"), "", 164, lambda model, x, y: gini_importance(model, x))
-    return {"dia.gradients_without_skip": gradient_figure_result(grads),
-            "dia.gini_se_local_dia_spread": gini_figure_result(gini)}
+    out = {"dia.gradients_without_skip": gradient_figure_result(grads),
+           "dia.gini_se_local_dia_spread": gini_figure_result(gini)}
+    if runs_dir is not None:
+        from .diffusion_figures import load_diffusion_records
+
+        out.update(fid_figure_results(load_diffusion_records(runs_dir)))
+    return out
 
 
 def model_figures(runs: pd.DataFrame | None, out_dir: str | Path, data_root: str | None = "data",

@@ -25,6 +25,7 @@ import html as _html
 import math
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -430,7 +431,15 @@ def build_report(runs_dir: str | Path = "runs", *, out: str | Path = ROOT / "res
         # the claims read from the same checkpoints (DIA Figs. 11, 13); results passed in win
         from .figures import figure_claim_evidence
 
-        extra = {**figure_claim_evidence(runs, data_root=data_root), **(extra or {})}
+        extra = {**figure_claim_evidence(runs, data_root=data_root, runs_dir=runs_dir), **(extra or {})}
+        from .diffusion_figures import draw_fig8, load_diffusion_records
+
+        diffusion = load_diffusion_records(runs_dir)
+        if diffusion:  # DIA Fig. 8, from the diffusion runs' records
+            try:
+                figure_paths += draw_fig8(diffusion, figures_dir)[0]
+            except ValueError as exc:  # several seeds of one curve: the figure draws one run each
+                warnings.warn(f"DIA Fig. 8 not drawn: {exc}", stacklevel=2)
     summary, evidence = evaluate_claims(runs, paper, which=which, alpha=alpha, extra=extra)
     consistency = cross_paper(paper, alpha)
     lines = _header_lines(runs_dir, runs) + _claims_lines(summary, which, alpha)

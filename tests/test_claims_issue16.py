@@ -12,14 +12,15 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from analysis.claims import (CLAIMS, N1_AGREES, N1_DISAGREES, N1_VERDICT, evaluate_claims, gini_figure_result,
-                             gradient_figure_result, near_share)
+from analysis.claims import (CLAIMS, N1_AGREES, N1_DISAGREES, N1_VERDICT, evaluate_claims, fid_figure_results,
+                             gini_figure_result, gradient_figure_result, near_share)
 from analysis.records import load_records
 from test_analysis import write_record
 
 BY_ID = {c.id: c for c in CLAIMS}
 NEW = ("ela.kl_distribution_stable", "dia.gradients_without_skip", "dia.train_loss_without_skip",
-       "dia.light_inference_overhead", "dia.sharing_amplifies_sams", "dia.gini_se_local_dia_spread")
+       "dia.light_inference_overhead", "dia.sharing_amplifies_sams", "dia.gini_se_local_dia_spread",
+       "dia.fig8_dia_lowers_fid", "dia.fig8_gain_largest_at_batch_32")
 SPREAD = (0.0, 0.1, -0.1)  # three seeds: variance 0.01
 NO_SKIP = {"skip": False}
 SE_NO_SKIP = {"skip": False, "attn_kwargs": {"bias": True}}
@@ -45,7 +46,7 @@ def welch_p(d, n=3, var=0.01):
 
 def test_registry_counts_and_citations():
     per_paper = {p: sum(c.paper == p for c in CLAIMS) for p in ("ela", "dla", "dia")}
-    assert per_paper == {"ela": 23, "dla": 24, "dia": 30}
+    assert per_paper == {"ela": 23, "dla": 24, "dia": 32}
     for cid in NEW:
         c = BY_ID[cid]
         assert ("Sec." in c.source or "Fig." in c.source) and c.note, cid
@@ -277,8 +278,68 @@ def test_gini_claim_takes_the_figure_result_and_the_report_computes_it():
     extra = {"dia.gini_se_local_dia_spread": gini_figure_result({"se": [{0: gini(0.8)}], "dia": [{0: gini(0.4)}]})}
     summary, _ = evaluate(None, "dia.gini_se_local_dia_spread", extra=extra)
     assert summary.set_index("claim").loc["dia.gini_se_local_dia_spread", "verdict"] == N1_VERDICT
-    none = figure_claim_evidence(None)
+    none = figure_claim_evidence(None)  # no runs_dir: DIA Fig. 8's claims are left to their default
     assert none == {"dia.gradients_without_skip": {"result": "not yet run",
                                                    "detail": "needs gradient read-outs of dia and resnet"},
                     "dia.gini_se_local_dia_spread": {"result": "not yet run",
                                                      "detail": "needs Gini matrices of dia and se"}}
+
+
+# --------------------------------------------------------------------------- DIA Fig. 8: FID
+def fid_rec(batch, dia, fids, smoke=False, status="done"):
+    return {"kind": "diffusion", "batch_size": batch, "dia": dia, "smoke": smoke, "status": status,
+            "evals": [{"step": 1000 * (i + 1), "fid": f} for i, f in enumerate(fids)]}
+
+
+def test_fid_figure_claims_from_final_fids():
+    recs = [fid_rec(32, False, [40, 30.0]), fid_rec(32, True, [35, 24.0]),       # gain 6.0
+            fid_rec(64, False, [30, 20.0]), fid_rec(64, True, [28, 18.5]),       # gain 1.5
+            fid_rec(128, False, [25, 15.0]), fid_rec(128, True, [24, 14.0])]     # gain 1.0
+    got = fid_figure_results(recs)
+    assert got["dia.fig8_dia_lowers_fid"]["result"] == N1_AGREES
+    assert "batch 32: U-ViT 30.00, DIA 24.00" in got["dia.fig8_dia_lowers_fid"]["detail"]
+    assert got["dia.fig8_gain_largest_at_batch_32"] == {
+        "result": N1_AGREES, "detail": "one run per curve: no test; FID gain (U-ViT - DIA) batch 32: +6.00, "
+                                       "batch 64: +1.50, batch 128: +1.00"}
+    worse = recs[:4] + [fid_rec(128, False, [25, 15.0]), fid_rec(128, True, [24, 16.0])]  # DIA behind at 128
+    got = fid_figure_results(worse)
+    assert got["dia.fig8_dia_lowers_fid"]["result"] == N1_DISAGREES
+    assert got["dia.fig8_gain_largest_at_batch_32"]["result"] == N1_AGREES  # 6.0 > 1.5 > -1.0
+    flat = [fid_rec(32, False, [30.0]), fid_rec(32, True, [29.0]), fid_rec(64, False, [20.0]), fid_rec(64, True, [18.0])]
+    assert fid_figure_results(flat)["dia.fig8_gain_largest_at_batch_32"]["result"] == N1_DISAGREES  # 1 < 2
+
+
+def test_fid_figure_claims_ignore_smoke_and_unfinished_runs():
+    recs = [fid_rec(32, False, [30.0], smoke=True), fid_rec(32, True, [24.0], smoke=True),
+            fid_rec(64, False, [20.0]), fid_rec(64, True, [18.0], status="diverged")]
+    got = fid_figure_results(recs)
+    assert got["dia.fig8_dia_lowers_fid"]["result"] == got["dia.fig8_gain_largest_at_batch_32"]["result"] == \
+        "not yet run"
+    only64 = fid_figure_results([fid_rec(64, False, [20.0]), fid_rec(64, True, [18.0])])
+    assert only64["dia.fig8_dia_lowers_fid"]["result"] == N1_AGREES
+    assert only64["dia.fig8_gain_largest_at_batch_32"]["result"] == "not yet run"
+    summary, _ = evaluate(None, "dia.fig8_dia_lowers_fid", extra=only64)
+    assert summary.set_index("claim").loc["dia.fig8_dia_lowers_fid", "verdict"] == N1_VERDICT
+
+
+def test_report_gives_fig8_claims_their_verdict_and_draws_fig8(tmp_path):
+    """Full-scale diffusion records under the runs folder: the report evaluates DIA Fig. 8's
+    claims from them (n=1: direction only, DIA ahead at both batches, gain 6 at 32 > 1 at 64)
+    and draws the figure."""
+    from analysis.report import build_report
+
+    for dia, b, f in ((False, 32, 30.0), (True, 32, 24.0), (False, 64, 20.0), (True, 64, 19.0)):
+        d = tmp_path / "runs" / f"{'dia_' if dia else ''}uvit-b{b}"
+        d.mkdir(parents=True)
+        rec = {**fid_rec(b, dia, [f + 5, f]), "config": {"model": f"{'dia_' if dia else ''}uvit_small_cifar",
+                                                          "batch_size": b, "dataset": "cifar10", "seed": 0},
+               "planned": [{"table": "dia.fig8", "row": f"batch {b}", "key": []}]}
+        (d / "record.json").write_text(json.dumps(rec))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = build_report(tmp_path / "runs", out=tmp_path / "r.md", figures_dir=tmp_path / "fig", data_root=None)
+    v = res["summary"].set_index("claim")["verdict"]
+    assert v["dia.fig8_dia_lowers_fid"] == v["dia.fig8_gain_largest_at_batch_32"] == N1_VERDICT
+    ev = res["evidence"].set_index("claim")
+    assert ev.loc["dia.fig8_gain_largest_at_batch_32", "result"] == N1_AGREES
+    assert {p.name for p in res["figures"]} >= {"dia_fig8.png", "dia_fig8.pdf"}

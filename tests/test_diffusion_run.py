@@ -188,6 +188,7 @@ def test_fig8_rows_and_their_diffusion_configs():
 
 def hand_record(dia: bool, batch: int, fids, smoke: bool = True) -> dict:
     return {"kind": "diffusion", "dia": dia, "batch_size": batch, "smoke": smoke,
+            "config": {"model": f"{'dia_' if dia else ''}uvit_small_cifar", "batch_size": batch},
             "fid": {"features": "standin"}, "status": "done",
             "planned": [{"table": "dia.fig8", "row": f"batch {batch}", "key": []}],
             "evals": [{"step": 100 * (i + 1), "fid": f} for i, f in enumerate(fids)]}
