@@ -14,7 +14,10 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistInfo", "init_distributed", "shutdown", "all_reduce_sum", "gather_object", "broadcast_buffers"]
+from models import ConfigError
+
+__all__ = ["DistInfo", "init_distributed", "shutdown", "all_reduce_sum", "gather_object", "broadcast_buffers",
+           "broadcast_object", "collective_device", "per_rank_batch", "weight_checksum"]
 
 
 @dataclass(frozen=True)
@@ -82,10 +85,53 @@ def broadcast_buffers(module: torch.nn.Module, info: DistInfo) -> None:
             dist.broadcast(buf, src=0)
 
 
-def gather_object(obj, info: DistInfo) -> list:
-    """Every rank's ``obj``, in rank order (on every rank)."""
+def gather_object(obj, info: DistInfo, dst: int | None = None) -> list | None:
+    """Every rank's ``obj``, in rank order: on every rank (``dst`` None), or only on rank
+    ``dst`` (None on the others; what a large object such as a val set's predictions needs)."""
     if not info.enabled:
         return [obj]
-    out = [None] * info.world_size
-    dist.all_gather_object(out, obj)
+    if dst is None:
+        out = [None] * info.world_size
+        dist.all_gather_object(out, obj)
+        return out
+    out = [None] * info.world_size if info.rank == dst else None
+    dist.gather_object(obj, out, dst=dst)
     return out
+
+
+def broadcast_object(obj, info: DistInfo, src: int = 0):
+    """Rank ``src``'s ``obj`` on every rank (picklable; the others pass anything, e.g. None)."""
+    if not info.enabled:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]
+
+
+def collective_device(info: DistInfo) -> torch.device:
+    """Where a tensor for a collective must live: this rank's GPU under NCCL (which has no CPU
+    collectives), else the CPU (gloo, one process)."""
+    if info.enabled and dist.is_initialized() and dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def per_rank_batch(batch_size: int, info: DistInfo) -> int:
+    """The batch of one rank: the recipe's batch is the global one, split evenly over the ranks."""
+    if batch_size % info.world_size:
+        raise ConfigError(f"batch size {batch_size} is not divisible by {info.world_size} processes")
+    return batch_size // info.world_size
+
+
+def weight_checksum(model: torch.nn.Module) -> str:
+    """A short hash of ``model``'s state (tensors' bytes; extra states such as ELA's pruned
+    flags by their repr): data-parallel ranks that hold identical models give the same."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for v in model.state_dict().values():
+        if isinstance(v, torch.Tensor):
+            h.update(v.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())  # any dtype
+        else:
+            h.update(repr(v).encode())
+    return h.hexdigest()[:16]

@@ -46,7 +46,8 @@ from models import ConfigError, count_parameters, create_model
 from models.zoo import FAMILIES, model_spec, takes_drop_path
 
 from .config import RunConfig
-from .distributed import DistInfo, all_reduce_sum, broadcast_buffers, gather_object, init_distributed, shutdown
+from .distributed import (DistInfo, all_reduce_sum, broadcast_buffers, collective_device, gather_object,
+                          init_distributed, per_rank_batch, shutdown, weight_checksum)
 from .engine import BatchMixer, Callback, EpochSampler, Progress, TrainResult, evaluate, mix_seed, train_epoch
 from .params import count_macs
 from .recipes import Recipe
@@ -55,7 +56,7 @@ from .tables import planned_rows
 
 __all__ = ["run", "build_model", "FINAL_STATUSES", "main", "RunPaths", "PartialEpoch", "TrainState", "Training",
            "build_training", "resume", "train_loop", "StopFlag", "write_checkpoint", "load_checkpoint", "finished_record",
-           "build_optimizer", "build_mixer"]
+           "build_optimizer", "build_mixer", "run_ranks"]
 
 FINAL_STATUSES = ("done", "diverged")
 RECORD, CHECKPOINT, CONFIG = "record.json", "checkpoint.pt", "config.json"
@@ -193,7 +194,7 @@ class _StopFlag:
             return self.hit
         if self.calls % 10:
             return False
-        t = torch.tensor([1.0 if self.hit else 0.0])
+        t = torch.tensor([1.0 if self.hit else 0.0], device=collective_device(self.dist))  # NCCL: on the GPU
         all_reduce_sum(t, self.dist)
         return bool(t.item() > 0)
 
@@ -330,12 +331,6 @@ def _setup_torch(cfg: RunConfig, dist: DistInfo) -> torch.device:
     return device
 
 
-def _per_rank_batch(recipe: Recipe, dist: DistInfo) -> int:
-    if recipe.batch_size % dist.world_size:
-        raise ConfigError(f"batch size {recipe.batch_size} is not divisible by {dist.world_size} processes")
-    return recipe.batch_size // dist.world_size
-
-
 def _start_callbacks(model: nn.Module, epochs: int, macs_now: _EffectiveMacs) -> list[Callback]:
     callbacks = _callbacks(model)
     for cb in callbacks:  # before anything is written: a run that cannot hold its schedule fails here
@@ -381,7 +376,7 @@ def build_training(cfg: RunConfig, dist: DistInfo) -> Training:
     """Device, data, model (and its meta-device twin for MACs), callbacks, optimiser."""
     device = _setup_torch(cfg, dist)
     recipe = cfg.effective_recipe()
-    per_rank_bs = _per_rank_batch(recipe, dist)
+    per_rank_bs = per_rank_batch(recipe.batch_size, dist)
     torch.manual_seed(mix_seed(cfg.seed, -1))
     data = _Data(cfg, device, per_rank_bs, dist, recipe)
     model, macs, macs_now = _build_models(cfg, data.info, recipe)
@@ -575,22 +570,13 @@ def on_interrupted(tr: Training, state: TrainState, res: TrainResult, partial: P
 def finish(tr: Training, state: TrainState) -> dict[str, Any]:
     """The final record of a run that trained all its epochs."""
     if tr.dist.enabled:  # evidence that data-parallel ranks ended with identical weights
-        tr.base["rank_weight_checksums"] = gather_object(_weight_checksum(tr.model), tr.dist)
+        tr.base["rank_weight_checksums"] = gather_object(weight_checksum(tr.model), tr.dist)
     final = write_record(tr, state, "done")
     if tr.dist.is_main:
         print(f"[{tr.name}] done: final top1 {final['final']['test_top1']:.2f}%, "
               f"best {final['best']['test_top1']:.2f}% (epoch {final['best']['epoch'] + 1}) -> {tr.paths.record}",
               flush=True)
     return final
-
-
-def _weight_checksum(model: nn.Module) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    for t in model.state_dict().values():
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
 
 
 # --------------------------------------------------------------------------- run
@@ -623,13 +609,19 @@ def run(cfg: RunConfig, *, handle_signals: bool = True) -> dict[str, Any]:
         from .detection.train import run_detection
 
         return run_detection(cfg, handle_signals=handle_signals)
+    return run_ranks(cfg, _train, handle_signals)
+
+
+def run_ranks(cfg: RunConfig, train: Callable[[RunConfig, DistInfo, bool], dict[str, Any]],
+              handle_signals: bool) -> dict[str, Any]:
+    """``train(cfg, dist, handle_signals)`` in this process's place among the data-parallel ranks
+    (one process: ``DistInfo()``), or the record of an already finished run."""
     finished = finished_record(cfg)
     if finished is not None:
         return finished
-
     dist = init_distributed("cuda" if torch.cuda.is_available() and cfg.device != "cpu" else "cpu")
     try:
-        return _train(cfg, dist, handle_signals)
+        return train(cfg, dist, handle_signals)
     finally:
         shutdown(dist)
 

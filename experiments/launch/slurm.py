@@ -324,6 +324,19 @@ def shape_pack(pack: int | str, shape: str, group: list[Planned], cluster: dict[
     return k, f"--pack {pack}" + (": no packing measurement in results/bench/" if pack_value(pack) is None else "")
 
 
+def check_world_size(shape: str, group: list[Planned], params: dict[str, Any]) -> None:
+    """One-line ConfigError, before anything is submitted, when a run's batch (the global batch
+    of a data-parallel run, classification or detection) cannot be split evenly over the
+    ``nodes x tasks_per_node`` processes of its shape: each rank would refuse it at start."""
+    nodes, tasks = int(params.get("nodes") or 1), int(params.get("tasks_per_node") or 1)
+    for p in group:
+        batch = p.cfg.effective_recipe().batch_size
+        if batch % (nodes * tasks):
+            raise ConfigError(f"{p.cfg.run_name}: batch size {batch} is not divisible by the {nodes * tasks} processes "
+                              f"of the {shape} shape ({nodes} nodes x {tasks} tasks); pass --gpus N such that {nodes} x N "
+                              f"divides it, or change the cluster profile's {shape!r} nodes / gpus_per_node")
+
+
 def _submit_array(table: Table, profile: str, shape: str, group: list[Planned], cluster: dict[str, Any],
                   overrides: dict[str, Any], sdir: Path, code: Path, out, packing: tuple[int, str]) -> None:
     """One job array for the runs of one resource shape, ``packing[0]`` runs per array task,
@@ -374,6 +387,8 @@ def submit_slurm(table: Table, profile: str, plans: list[Planned], sdir: Path, c
         shapes.setdefault(p.resources, []).append(p)
     if len(shapes) > 1:
         print(f"one job array per resource shape ({', '.join(shapes)}): a SLURM array has a single shape", file=out)
+    for shape, group in shapes.items():
+        check_world_size(shape, group, slurm_parameters(cluster, shape, overrides))
     packs = {shape: shape_pack(pack, shape, group, cluster, overrides) for shape, group in shapes.items()}
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     code = _snapshot(sdir / "snapshots" / stamp)
