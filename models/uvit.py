@@ -83,7 +83,6 @@ from __future__ import annotations
 
 import functools
 import math
-from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -93,7 +92,7 @@ from timm.models.vision_transformer import Block
 
 from .family import FAMILIES
 from .registry import ConfigError, register_model
-from .vit import TokenAttention, TokenState
+from .vit import attach_token_units
 
 __all__ = ["UVIT_ARCHS", "UVIT_FAMILIES", "UVIT_NAMED_FAMILIES", "UVIT_SMOKE", "UViT", "SkipBlock", "timestep_embedding",
            "uvit", "register_uvit_models"]
@@ -254,13 +253,7 @@ def uvit(arch: str = "uvit_small_cifar", *, family: str | None = None, attn_kwar
     if fam is None or family not in UVIT_FAMILIES:
         raise ConfigError(f"unknown U-ViT attention family {family!r}; use one of {', '.join(UVIT_FAMILIES)}")
     options, _ = fam.resolve(KIND, attn_kwargs)
-    site = SimpleNamespace(branch_channels=net.embed_dim)  # what a family's make() reads of a block
-    shared = fam.make(site, options) if fam.share else None
-    blocks = net.blocks()
-    tokens = TokenState(len(blocks))
-    for i, block in enumerate(blocks):
-        unit = shared if shared is not None else fam.make(site, options)
-        block.norm2 = TokenAttention(block.norm2, unit, tokens, i, net.grid_size, net.num_prefix_tokens)
+    attach_token_units(list(net.blocks()), fam, options, net.embed_dim, net.grid_size, net.num_prefix_tokens)
     return net
 
 

@@ -85,7 +85,8 @@ from .backbone import StageState
 from .family import FAMILIES
 from .registry import ConfigError, register_model
 
-__all__ = ["VIT_ARCHS", "VIT_FAMILIES", "TokenAttention", "TokenState", "vit", "register_vit_models"]
+__all__ = ["VIT_ARCHS", "VIT_FAMILIES", "TokenAttention", "TokenState", "vit", "register_vit_models",
+           "attach_token_units"]
 
 #: timm's configurations (``timm.models.vision_transformer.vit_{small,base}_patch16_224``).
 VIT_ARCHS: dict[str, dict[str, int]] = {
@@ -184,14 +185,21 @@ def vit(arch: str = "vit_small_patch16_224", *, family: str | None = None,
         raise ConfigError(f"unknown ViT attention family {family!r}; use one of {', '.join(VIT_FAMILIES)}")
     net = VisionTransformer(**{**VIT_ARCHS[arch], **kwargs})
     options, _ = fam.resolve(KIND, attn_kwargs)
-    site = SimpleNamespace(branch_channels=net.embed_dim)  # what a family's make() reads of a block
-    shared = fam.make(site, options) if fam.share else None
-    tokens = TokenState(len(net.blocks))
-    for i, block in enumerate(net.blocks):
-        unit = shared if shared is not None else fam.make(site, options)
-        block.norm2 = TokenAttention(block.norm2, unit, tokens, i, net.patch_embed.grid_size,
-                                     net.num_prefix_tokens)
+    attach_token_units(list(net.blocks), fam, options, net.embed_dim, net.patch_embed.grid_size, net.num_prefix_tokens)
     return net
+
+
+def attach_token_units(blocks: list[nn.Module], fam, options, width: int, grid_size, num_prefix_tokens: int) -> None:
+    """Wrap every block's ``norm2`` in a :class:`TokenAttention` with ``fam``'s unit (``options``
+    resolved): one unit shared by all blocks in run order when the family shares (DIA), else
+    one per block; ``width`` is the token width the unit sees (a block's ``branch_channels``).
+    The ViTs of DIA Table IX and the U-ViTs of DIA Fig 8 attach their units this way."""
+    site = SimpleNamespace(branch_channels=width)  # what a family's make() reads of a block
+    shared = fam.make(site, options) if fam.share else None
+    tokens = TokenState(len(blocks))
+    for i, block in enumerate(blocks):
+        unit = shared if shared is not None else fam.make(site, options)
+        block.norm2 = TokenAttention(block.norm2, unit, tokens, i, grid_size, num_prefix_tokens)
 
 
 def register_vit_models() -> None:
