@@ -32,7 +32,9 @@ EXECUTION_FIELDS = frozenset({
     "fast", "channels_last", "compile", "progress",
 })
 #: identity fields that enter the hash only when set away from this default
-HASHED_WHEN_SET = {"amp": False, "detector": None, "pretrained": None}
+HASHED_WHEN_SET = {"amp": False, "detector": None, "pretrained": None, "residual_init": None}
+#: ``residual_init`` values (``models.backbone.RESIDUAL_INITS``; None = the model's own initialisation)
+RESIDUAL_INITS = ("scaled",)
 #: detectors a run can train (``models.detection.KINDS``; the run is then a detection run:
 #: ``model`` names the backbone, ``model_kwargs`` holds ``create_detector`` overrides)
 DETECTORS = ("faster_rcnn", "mask_rcnn", "retinanet")
@@ -63,6 +65,9 @@ class RunConfig:
     # detection runs: the ImageNet weights the backbone starts from (hashed when set): 'run:<run name>'
     # (that finished run of this repository, under out_root) or a checkpoint path; None = from scratch
     pretrained: str | None = None
+    # the smoke profile's CIFAR-style rows (experiments.recipes.SMOKE_LEARNING; hashed when set): 'scaled'
+    # starts every residual branch's last BN at 1/sqrt(blocks) (models.backbone.scale_residual_init_)
+    residual_init: str | None = None
     # ---- execution
     data_root: str = "data"
     download: bool = False
@@ -81,6 +86,9 @@ class RunConfig:
         get_recipe(self.recipe)  # one-line error for an unknown recipe
         if self.detector is not None and self.detector not in DETECTORS:
             raise ConfigError(f"unknown detector {self.detector!r}; use one of {', '.join(DETECTORS)}")
+        if self.residual_init is not None and self.residual_init not in RESIDUAL_INITS:
+            raise ConfigError(f"unknown residual_init {self.residual_init!r}; use one of {', '.join(RESIDUAL_INITS)} "
+                              "or leave it unset (the model's own initialisation)")
         if self.pretrained is not None and self.pretrained.strip().lower() in ("", "none"):
             self.pretrained = None  # `--pretrained none`: from scratch
         if self.pretrained is not None and self.detector is None:

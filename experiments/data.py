@@ -12,6 +12,7 @@ cifar10        10     3      32    root/cifar-10-batches-py/          50,000 / 1
 cifar100       100    3      32    root/cifar-100-python/             50,000 / 10,000
 stl10          10     3      96    root/stl10_binary/                 5,000 / 8,000
 fashionmnist   10     1      32    root/FashionMNIST/raw/ (or Debian) 60,000 / 10,000
+fashionmnist12 10     1      12    the same files (resized to 12x12)  60,000 / 10,000
 imagenet       1000   3      224   root/train/, root/val/ (folders)   1,281,167 / 50,000
 miniimagenet   100    3      224   root/train/, root/val/ (folders)   50,000 / 10,000
 chestxray      2      3      224   root/train/, root/test/ (folders)  5,216 / 624
@@ -42,6 +43,14 @@ Decisions (see also each function):
   and std 0.3530 are the statistics of the 28x28 training images (checked on the Debian files:
   0.28604 / 0.35302); padded pixels are normalised with the same constants, as CIFAR's crop
   padding is. ``in_chans`` = 1.
+* ``fashionmnist12`` (the smoke profile's dataset for CIFAR-style rows, ``experiments.recipes.SMOKE``):
+  the same Fashion-MNIST files, each 28x28 image resized to 12x12 (torchvision ``Resize``, PIL
+  bilinear with antialiasing) BEFORE anything else, then the CIFAR augmentation scaled like
+  STL-10's (RandomCrop(12, padding=1) + flip). The CIFAR networks take it unchanged (their
+  stages reduce 12 -> 6 -> 3 before the adaptive pooling); a training step costs ~1/6 of a
+  32x32 one on the CPU (ResNet-56, one thread: 219 vs 37 img/s measured), which is what lets
+  the smoke table see enough images to learn (results/bench/vm/smoke_scale_study.md). A
+  stand-in for a smoke run, never a paper result.
 * STL-10: DIA's Table V gives only "96 x 96" and says the ResNet-164 training settings are
   those of its CIFAR experiments; it gives NO augmentation or normalisation detail. We train at
   the native 96x96 and scale CIFAR's augmentation: RandomCrop(96, padding=12) (12/96 = 4/32) +
@@ -130,6 +139,8 @@ FMNIST_FILES = (
 )
 #: Zero border that brings Fashion-MNIST's 28x28 images to the CIFAR networks' 32x32.
 FMNIST_PAD = 2
+#: Side of ``fashionmnist12``: Fashion-MNIST resized for the smoke profile's CIFAR-style rows.
+FMNIST_SMOKE_SIZE = 12
 
 #: Seed of the fixed subsets (``subset_indices``): a constant, independent of the run's seed.
 SUBSET_SEED = 20240607
@@ -519,6 +530,26 @@ def _fashion_mnist_uint8(ds) -> tuple[Tensor, Tensor]:
     return F.pad(ds.data.unsqueeze(1), (p, p, p, p)), ds.targets.to(torch.int64)
 
 
+def _fashion_mnist_resized(transforms, size: int):
+    """``transforms`` (a ``crop_flip_transforms``) after a resize of the 28x28 image to ``size``."""
+    def build(info: DatasetInfo, *, train: bool, augment: bool = True):
+        from torchvision import transforms as T
+
+        return T.Compose([T.Resize((size, size)), transforms(info, train=train, augment=augment)])
+    return build
+
+
+def _fashion_mnist_resized_uint8(ds, size: int) -> tuple[Tensor, Tensor]:
+    """[N, 28, 28] -> [N, 1, size, size] through the CPU transform's own ``Resize`` on each PIL
+    image, so both data paths see the same pixels."""
+    from PIL import Image
+    from torchvision import transforms as T
+
+    resize = T.Resize((size, size))
+    imgs = [np.asarray(resize(Image.fromarray(a))) for a in ds.data.numpy()]
+    return torch.from_numpy(np.stack(imgs)).unsqueeze(1), ds.targets.to(torch.int64)
+
+
 def _fake_uint8(ds) -> tuple[Tensor, Tensor]:
     items = [ds[i] for i in range(len(ds))]
     x = torch.from_numpy(np.stack([np.asarray(img) for img, _ in items])).permute(0, 3, 1, 2)
@@ -603,6 +634,11 @@ for _spec in (
     _small_spec(DatasetInfo("fashionmnist", 10, 1, 32, FMNIST_MEAN, FMNIST_STD, 60_000, 10_000, True),
                 "Fashion-MNIST", _load_fashion_mnist, _fashion_mnist_uint8,
                 transforms=partial(crop_flip_transforms, pre_pad=FMNIST_PAD)),
+    _small_spec(DatasetInfo("fashionmnist12", 10, 1, FMNIST_SMOKE_SIZE, FMNIST_MEAN, FMNIST_STD, 60_000, 10_000,
+                            True),
+                "Fashion-MNIST 12x12 (smoke)", _load_fashion_mnist,
+                partial(_fashion_mnist_resized_uint8, size=FMNIST_SMOKE_SIZE),
+                transforms=_fashion_mnist_resized(crop_flip_transforms, FMNIST_SMOKE_SIZE)),
     image_folder_spec(
         DatasetInfo("imagenet", 1000, 3, 224, IMAGENET_MEAN, IMAGENET_STD, 1_281_167, 50_000, False),
         "ImageNet", FolderLayout("train", "val", "ILSVRC-2012 from image-net.org, val sorted into class folders; "

@@ -43,6 +43,7 @@ import torch
 import torch.nn as nn
 
 from models import ConfigError, count_parameters, create_model
+from models.backbone import scale_residual_init_
 from models.zoo import FAMILIES, model_spec, takes_drop_path
 
 from .config import RunConfig
@@ -69,7 +70,8 @@ def build_model(cfg: RunConfig, num_classes: int, in_chans: int, drop_path: floa
     DropPath goes only to families whose modules take it (the layer-attention branches of
     MRLA/DLA/ELA, official-code.md) and to ViTs, as timm's ``drop_path_rate`` (stochastic
     depth on every block's residual branches, DeiT's; recipe 'deit'); dropout only into WRN
-    blocks (DIANet WRN recipe).
+    blocks (DIANet WRN recipe). ``cfg.residual_init='scaled'`` (the smoke profile's CIFAR-style
+    rows only) then rescales the residual branches' last BNs (``scale_residual_init_``).
     """
     kwargs = dict(cfg.model_kwargs)
     kwargs.setdefault("num_classes", num_classes)
@@ -87,7 +89,10 @@ def build_model(cfg: RunConfig, num_classes: int, in_chans: int, drop_path: floa
         kwargs["attn_kwargs"] = {**kwargs.get("attn_kwargs", {}), "pruning": dict(cfg.pruning)}
     if dropout and spec.get("kind") == "wrn":
         kwargs.setdefault("dropout", dropout)
-    return create_model(cfg.model, **kwargs)
+    net = create_model(cfg.model, **kwargs)
+    if cfg.residual_init == "scaled":  # the smoke profile's CIFAR-style rows (experiments.recipes.SMOKE_LEARNING)
+        scale_residual_init_(net)
+    return net
 
 
 def _device(cfg: RunConfig, dist: DistInfo) -> torch.device:

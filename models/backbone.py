@@ -34,6 +34,7 @@ __all__ = [
     "ResNetBackbone",
     "norm2d",
     "conv_init_",
+    "scale_residual_init_",
 ]
 
 
@@ -82,6 +83,8 @@ class ResidualBlock(nn.Module):
     out_channels: int
     branch_channels: int
     stride: int
+    #: attribute name of the residual branch's last normalisation (``scale_residual_init_``); None: none
+    last_norm: str | None = None
 
     def __init__(self, skip: bool = True, post_act: bool = True):
         super().__init__()
@@ -152,6 +155,33 @@ def conv_init_(module: nn.Module) -> None:
         elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)) and m.affine:
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
+
+
+def scale_residual_init_(module: nn.Module) -> int:
+    """Start the last BN of every residual branch at 1/sqrt(B) (weight; bias stays 0), B = the
+    number of residual blocks of ``module``: each block then adds ~1/B of a unit variance to the
+    residual stream, so the stream and the logits start at unit scale at any depth (the idea of
+    zero/"SkipInit"-style starts, De & Smith 2020; Goyal et al. 2017 start it at 0). The branches
+    found: every ``ResidualBlock`` with a skip connection and a ``last_norm`` that is a BN
+    (bottleneck bn3, basic bn2), and every module with a ``last_norm`` outside blocks (the
+    layer-attention branches of MRLA/DLA/ELA: their BN). The papers and the released code do NOT
+    do this; only the smoke profile's CIFAR-style rows (``RunConfig.residual_init='scaled'``,
+    ``experiments.recipes.SMOKE_LEARNING``) use it. Returns the number of BNs scaled.
+    """
+    blocks = [m for m in module.modules() if isinstance(m, ResidualBlock)]
+    if not blocks:
+        return 0
+    gain = 1.0 / math.sqrt(len(blocks))
+    scaled = 0
+    for m in module.modules():
+        name = getattr(m, "last_norm", None)
+        if name is None or (isinstance(m, ResidualBlock) and not m.skip):
+            continue
+        bn = getattr(m, name)
+        if isinstance(bn, nn.BatchNorm2d) and bn.affine:
+            nn.init.constant_(bn.weight, gain)
+            scaled += 1
+    return scaled
 
 
 class ResNetBackbone(nn.Module):

@@ -41,6 +41,7 @@ class Bottleneck(ResidualBlock):
     """Post-activation bottleneck (expansion 4); attention acts on the bn3 output."""
 
     expansion = 4
+    last_norm = "bn3"
 
     def __init__(self, cin: int, planes: int, stride: int = 1, use_bn: bool = True, skip: bool = True,
                  groups: int = 1, width: int | None = None, out_channels: int | None = None):
@@ -69,6 +70,7 @@ class BasicBlock(ResidualBlock):
     """Post-activation basic block (two 3x3 convs), expansion 1."""
 
     expansion = 1
+    last_norm = "bn2"
 
     def __init__(self, cin: int, planes: int, stride: int = 1, use_bn: bool = True, skip: bool = True):
         super().__init__(skip=skip)

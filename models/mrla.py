@@ -70,6 +70,8 @@ class LayerAttention(nn.Module):
     """What MRLA-B and MRLA-L share: Q, K from GAP(x) by two 1-D convs, V by a depthwise
     3x3 conv, the heads, the scale, and the BN + DropPath of the attention branch."""
 
+    last_norm = "bn"  # the branch's BN (models.backbone.scale_residual_init_)
+
     def __init__(self, channels: int, dim_per_head: int = 32, drop_path: float = 0.0):
         super().__init__()
         self.channels = channels

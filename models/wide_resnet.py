@@ -46,6 +46,7 @@ class WideBasicBlock(ResidualBlock):
     (or on the extra BN after it with ``branch_bn``)."""
 
     expansion = 1
+    last_norm = "bn3"  # an Identity without ``branch_bn``: then nothing to scale
 
     def __init__(self, cin: int, cout: int, stride: int = 1, dropout: float = 0.0, use_bn: bool = True,
                  skip: bool = True, branch_bn: bool = False):

@@ -9,10 +9,14 @@ named by the hash of the identity fields only, are the same wherever the table r
 Profiles
 --------
 ``full``  the paper's recipe on the paper's dataset, the paper's number of seeds.
-``smoke`` the table's FULL row set at the smoke scale (``experiments.recipes.SMOKE``:
-          a few epochs on a small fixed subset) on Fashion-MNIST, one seed, every run
-          labelled ``scale='smoke'``. Rows that differ only by dataset (CIFAR-10 vs
-          CIFAR-100, which both become 10-class Fashion-MNIST) collapse into one run.
+``smoke`` the table's FULL row set at the smoke scale on Fashion-MNIST, one seed, every run
+          labelled ``scale='smoke'``. Rows of CIFAR-style networks (every CIFAR table) take
+          ``experiments.recipes.SMOKE_LEARNING``, a scale at which they learn (3,072 images
+          resized to 12x12, 3 epochs, batch 16, no augmentation, 1,000 test images:
+          ``Row.smoke_scale``); the
+          others (ImageNet-style backbones, ViTs, detectors) ``SMOKE``, a few steps on 32 images.
+          Rows that differ only by dataset (CIFAR-10 vs CIFAR-100, which both become 10-class
+          Fashion-MNIST), or at the learning scale only by augmentation, collapse into one run.
           ImageNet-style rows keep their real backbones (``resnet50_imagenet`` ...) and
           see Fashion-MNIST's 32x32 single-channel images: the ImageNet ResNets reduce
           32x32 to 1x1 before their adaptive pooling, which every model here accepts.
@@ -29,7 +33,7 @@ from typing import Any, Mapping, Sequence
 from models import ConfigError
 
 from ..config import RunConfig
-from ..recipes import SMOKE
+from ..recipes import SMOKE, SMOKE_LEARNING, SmokeScale, get_recipe
 
 __all__ = ["Row", "Table", "Planned", "PROFILES", "SMOKE_DATASET", "SMOKE_DETECTION_DATASET", "SMOKE_SEEDS",
            "model_name", "LABELS", "RELEASED_IMAGENET_SE", "detection_rows", "PRETRAINED_RUN",
@@ -145,12 +149,27 @@ class Row:
             bb = self.backbone
         return (self.dataset, bb, self.depth, self.family, self.variant)
 
+    @property
+    def smoke_scale(self) -> SmokeScale:
+        """``SMOKE_LEARNING`` for a CIFAR-style classification network (the rows that can learn
+        within the smoke table's budget on 2 cores), ``SMOKE`` for ImageNet-style backbones, ViTs
+        and detectors."""
+        cnn_small = not (self.detector or self.backbone.endswith("_imagenet") or "vit" in self.backbone)
+        return SMOKE_LEARNING if cnn_small and self.recipe != "imagenet" else SMOKE
+
     def config(self, profile: str, seed: int) -> RunConfig:
         smoke = profile == "smoke"
-        # the smoke sizes are written out (not left to RunConfig's smoke defaults) so that
-        # they enter the run hash: a changed SMOKE scale makes new runs, never reuses old ones
-        sizes = dict(epochs=SMOKE.epochs, train_subset=SMOKE.train_subset, test_subset=SMOKE.test_subset) if smoke else {}
-        smoke_dataset = SMOKE_DETECTION_DATASET if self.detector else SMOKE_DATASET
+        scale = self.smoke_scale
+        # the smoke settings are written out (not left to RunConfig's smoke defaults) so that
+        # they enter the run hash: a changed smoke scale makes new runs, never reuses old ones
+        sizes = {}
+        if smoke:
+            sizes = dict(epochs=scale.epochs, train_subset=scale.train_subset, test_subset=scale.test_subset)
+            if scale.batch_size is not None:
+                sizes.update(batch_size=scale.batch_size, lr=scale.lr(get_recipe(self.recipe)))
+            if scale.residual_init is not None:
+                sizes["residual_init"] = scale.residual_init
+        smoke_dataset = SMOKE_DETECTION_DATASET if self.detector else (scale.dataset or SMOKE_DATASET)
         detection = {"detector": self.detector} if self.detector else {}  # absent: classification hashes
         if self.detector and not smoke:  # the full profile starts from this repository's ImageNet run
             detection["pretrained"] = PRETRAINED_RUN + self.pretraining_row().config("full", 0).run_name
@@ -162,7 +181,7 @@ class Row:
             seed=seed,
             model_kwargs=_plain(self.model_kwargs),
             pruning=_plain(self.pruning),
-            augment=self.augment,
+            augment=self.augment if not smoke or scale.augment is None else self.augment and scale.augment,
             **sizes,
             **detection,
         )

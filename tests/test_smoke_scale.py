@@ -1,0 +1,145 @@
+"""The smoke profile's two scales (experiments.recipes.SMOKE_LEARNING / SMOKE), the 12x12
+Fashion-MNIST it trains on, and the scaled residual start (models.backbone.scale_residual_init_)."""
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+
+from experiments import data as D
+from experiments.config import RunConfig
+from experiments.recipes import SMOKE, SMOKE_LEARNING, get_recipe
+from experiments.tables import get_table
+from models import ConfigError, create_model
+from models.backbone import ResidualBlock, scale_residual_init_
+from models.cifar_resnet import Bottleneck
+from models.mrla import LayerAttention
+
+
+# --------------------------------------------------------------------------- scale_residual_init_
+def _bn_weights(net, kind):
+    return [m.bn3.weight if kind is Bottleneck else m.bn.weight for m in net.modules() if isinstance(m, kind)]
+
+
+def test_scaled_residual_init_puts_every_last_bn_at_one_over_sqrt_blocks():
+    net = create_model("resnet20", num_classes=10, in_chans=1)
+    blocks = [m for m in net.modules() if isinstance(m, ResidualBlock)]
+    assert len(blocks) == 6  # CIFAR bottleneck ResNet-20: (20 - 2) / 9 = 2 blocks a stage
+    assert scale_residual_init_(net) == 6
+    for w in _bn_weights(net, Bottleneck):
+        assert torch.equal(w, torch.full_like(w, 1 / math.sqrt(6)))
+    others = [m.weight for b in blocks for m in (b.bn1, b.bn2)]
+    assert all(torch.equal(w, torch.ones_like(w)) for w in others)  # only the last BN of a branch
+
+
+def test_scaled_residual_init_includes_the_layer_attention_branch_bn():
+    net = create_model("ela_resnet110", num_classes=10, in_chans=1)
+    n_blocks = sum(isinstance(m, ResidualBlock) for m in net.modules())
+    n_la = sum(isinstance(m, LayerAttention) for m in net.modules())
+    assert n_blocks == 36 and n_la > 0
+    assert scale_residual_init_(net) == n_blocks + n_la
+    for w in _bn_weights(net, LayerAttention) + _bn_weights(net, Bottleneck):
+        assert torch.allclose(w, torch.full_like(w, 1 / 6))
+
+
+def test_scaled_residual_init_leaves_nets_without_skips_alone():
+    net = create_model("resnet20", num_classes=10, in_chans=1, skip=False)
+    assert scale_residual_init_(net) == 0
+    assert scale_residual_init_(nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2))) == 0
+
+
+def test_scaled_start_keeps_deep_logits_at_unit_scale():
+    """Why the smoke profile uses it: ResNet-110's logits at initialisation grow with depth."""
+    torch.manual_seed(0)
+    x = torch.randn(64, 1, 12, 12)
+    plain = create_model("resnet110", num_classes=10, in_chans=1).train()
+    torch.manual_seed(0)
+    scaled = create_model("resnet110", num_classes=10, in_chans=1).train()
+    scale_residual_init_(scaled)
+    with torch.no_grad():
+        s_plain, s_scaled = plain(x).std().item(), scaled(x).std().item()
+    assert s_scaled < s_plain / 2
+
+
+def test_run_config_residual_init_is_hashed_only_when_set_and_checked():
+    base = RunConfig(model="resnet20", scale="smoke")
+    assert "residual_init" not in base.identity()
+    scaled = RunConfig(model="resnet20", scale="smoke", residual_init="scaled")
+    assert scaled.identity()["residual_init"] == "scaled" and scaled.run_hash() != base.run_hash()
+    with pytest.raises(ConfigError, match="unknown residual_init 'zero'; use one of scaled"):
+        RunConfig(model="resnet20", residual_init="zero")
+
+
+# --------------------------------------------------------------------------- the 12x12 Fashion-MNIST
+@pytest.mark.fashion_mnist
+def test_fashionmnist12_is_the_same_pixels_on_both_data_paths(tmp_path):
+    info = D.dataset_info("fashionmnist12")
+    assert (info.resolution, info.in_chans, info.num_classes, info.small) == (12, 1, 10, True)
+    _, test, _ = D.build_datasets("fashionmnist12", tmp_path, test_subset=40)
+    xu, yu = D.load_uint8("fashionmnist12", tmp_path, train=False, subset=40)
+    assert xu.shape == (40, 1, 12, 12) and xu.dtype == torch.uint8
+    mean, std = info.mean[0], info.std[0]
+    for i in (0, 17, 39):
+        x, y = test[i]
+        assert x.shape == (1, 12, 12) and y == int(yu[i])
+        assert torch.allclose(x, (xu[i].float() / 255 - mean) / std, atol=1e-6)
+    # the training transform crops with padding 12 // 8 = 1 and flips
+    train, _, _ = D.build_datasets("fashionmnist12", tmp_path, train_subset=8)
+    assert train[0][0].shape == (1, 12, 12)
+
+
+# --------------------------------------------------------------------------- which rows take which scale
+def test_cifar_rows_take_the_learning_scale_and_the_others_the_plumbing_one():
+    assert (SMOKE_LEARNING.train_subset, SMOKE_LEARNING.test_subset, SMOKE_LEARNING.epochs) == (3072, 1000, 3)
+    assert (SMOKE.train_subset, SMOKE.test_subset, SMOKE.batch_size) == (32, 32, None)
+    assert SMOKE_LEARNING.lr(get_recipe("cifar")) == pytest.approx(0.1 * 16 / 128)
+    for cfg in get_table("ela.table1").runs("smoke"):
+        assert (cfg.dataset, cfg.train_subset, cfg.test_subset, cfg.epochs) == ("fashionmnist12", 3072, 1000, 3)
+        assert (cfg.batch_size, cfg.lr, cfg.residual_init, cfg.augment) == (16, 0.0125, "scaled", False)
+        assert cfg.effective_recipe().milestones == (2,)  # 100, 150 of 180 -> the last epoch at lr / 10
+    for table_id in ("ela.table2", "dia.table9", "ela.table5"):
+        for cfg in get_table(table_id).runs("smoke"):
+            assert (cfg.train_subset, cfg.test_subset, cfg.batch_size, cfg.lr, cfg.residual_init) == (
+                32, 32, None, None, None)
+            assert cfg.dataset in ("fashionmnist", "fmnistcoco") and cfg.augment is True
+    # the full profile is untouched by either scale
+    for cfg in get_table("ela.table1").runs("full"):
+        assert cfg.residual_init is None and cfg.batch_size is None and cfg.train_subset is None and cfg.augment
+
+
+def test_rows_differing_only_in_augmentation_share_a_learning_scale_smoke_run():
+    """DIA Table XVII's rows (no augmentation) and the same rows with it: distinct full runs,
+    one smoke run at the learning scale (no augmentation for any row)."""
+    from dataclasses import replace
+
+    rows = get_table("dia.table17").rows
+    assert rows and all(r.augment is False for r in rows)
+    for r in rows:
+        with_aug = replace(r, augment=True, variant="")
+        assert r.config("full", 0).run_name != with_aug.config("full", 0).run_name
+        assert r.config("smoke", 0).run_name == with_aug.config("smoke", 0).run_name
+
+
+def test_smoke_table_benchmark_record_from_known_records(tmp_path):
+    """The benchmark record of a smoke launch, rebuilt from hand-made records: range and the
+    ResNet-20 / deeper split; runs without a record are 'missing'."""
+    import json
+
+    from experiments.bench.smoke_table import summarize, write
+
+    cfgs = get_table("ela.table1").runs("smoke")
+    made = [(cfgs[0], 81.0), (cfgs[1], 76.5), (cfgs[-1], 64.5)]  # resnet20, se_resnet20, ela_resnet110
+    assert cfgs[-1].model == "ela_resnet110"
+    for cfg, top1 in made:
+        (tmp_path / cfg.run_name).mkdir()
+        (tmp_path / cfg.run_name / "record.json").write_text(json.dumps(
+            {"status": "done", "final": {"test_top1": top1}, "train_time_s": 10.4}))
+    rec = summarize("ela.table1", tmp_path, wall_s=480.0)
+    assert rec["summary"] == {"runs": 24, "done": 3, "top1_min": 64.5, "top1_max": 81.0,
+                              "resnet20_rows_min": 76.5, "deeper_rows_min": 64.5}
+    assert sum(r["status"] == "missing" for r in rec["runs"]) == 21
+    assert rec["scale"]["train_subset"] == 3072 and rec["scale"]["dataset"] == "fashionmnist12"
+    out = write(rec, tmp_path / "b.json")
+    assert json.loads(out.read_text())["wall_s"] == 480.0
+    md = out.with_suffix(".md").read_text()
+    assert "3/24 runs, wall 8.0 min" in md and "64.5-81.0% (ResNet-20 rows >= 76.5%, deeper rows >= 64.5%)" in md
