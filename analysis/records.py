@@ -22,7 +22,7 @@ with the family's defaults filled in. ``matches(row, run)`` decides whether a ru
 for a paper row: same model, backbone, depth and dataset, every token of the row
 satisfied, and no setting of the run that differs from its default left unexplained by
 the row (a no-BN run never counts for a row with BN). Smoke runs on a stand-in dataset
-(``fake``, ``fashionmnist``, ``fashionmnist12``, ``fmnistcoco``) count for the rows of every dataset, always marked smoke.
+(``fake``, ``fashionmnist``, ``fashionmnist10``, ``fmnistcoco``) count for the rows of every dataset, always marked smoke.
 
 Unreadable or malformed files are skipped with a warning, never fatal: a half-written
 folder of a running sweep must not stop a report.
@@ -51,7 +51,7 @@ __all__ = [
 PAPER_CSV = ROOT / "results" / "paper" / "results.csv"
 RECORD = "record.json"
 #: Datasets the smoke profile trains on in place of the papers' (no CIFAR/ImageNet offline).
-STAND_IN_DATASETS = frozenset({"fake", "fashionmnist", "fashionmnist12", "fmnistcoco"})  # fmnistcoco: detection
+STAND_IN_DATASETS = frozenset({"fake", "fashionmnist", "fashionmnist10", "fmnistcoco"})  # fmnistcoco: detection
 
 # settings named by the papers' variant column; value = the group a run's
 # non-default setting belongs to (a row token of the same group explains it)

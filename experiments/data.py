@@ -12,7 +12,7 @@ cifar10        10     3      32    root/cifar-10-batches-py/          50,000 / 1
 cifar100       100    3      32    root/cifar-100-python/             50,000 / 10,000
 stl10          10     3      96    root/stl10_binary/                 5,000 / 8,000
 fashionmnist   10     1      32    root/FashionMNIST/raw/ (or Debian) 60,000 / 10,000
-fashionmnist12 10     1      12    the same files (resized to 12x12)  60,000 / 10,000
+fashionmnist10 10     1      10    the same files (resized to 10x10)  60,000 / 10,000
 imagenet       1000   3      224   root/train/, root/val/ (folders)   1,281,167 / 50,000
 miniimagenet   100    3      224   root/train/, root/val/ (folders)   50,000 / 10,000
 chestxray      2      3      224   root/train/, root/test/ (folders)  5,216 / 624
@@ -43,14 +43,15 @@ Decisions (see also each function):
   and std 0.3530 are the statistics of the 28x28 training images (checked on the Debian files:
   0.28604 / 0.35302); padded pixels are normalised with the same constants, as CIFAR's crop
   padding is. ``in_chans`` = 1.
-* ``fashionmnist12`` (the smoke profile's dataset for CIFAR-style rows, ``experiments.recipes.SMOKE``):
-  the same Fashion-MNIST files, each 28x28 image resized to 12x12 (torchvision ``Resize``, PIL
-  bilinear with antialiasing) BEFORE anything else, then the CIFAR augmentation scaled like
-  STL-10's (RandomCrop(12, padding=1) + flip). The CIFAR networks take it unchanged (their
-  stages reduce 12 -> 6 -> 3 before the adaptive pooling); a training step costs ~1/6 of a
-  32x32 one on the CPU (ResNet-56, one thread: 219 vs 37 img/s measured), which is what lets
-  the smoke table see enough images to learn (results/bench/vm/smoke_scale_study.md). A
-  stand-in for a smoke run, never a paper result.
+* ``fashionmnist10`` (the smoke profile's dataset for CIFAR-style rows,
+  ``experiments.recipes.SMOKE_LEARNING``): the same Fashion-MNIST files, each 28x28 image
+  resized to 10x10 (torchvision ``Resize``, PIL bilinear with antialiasing) BEFORE anything
+  else, then (if augmenting) the CIFAR augmentation scaled like STL-10's (RandomCrop(10,
+  padding=1) + flip). The CIFAR networks take it unchanged (their stages reduce 10 -> 5 -> 3
+  before the adaptive pooling); a training step costs a fraction of a 32x32 one on the CPU
+  (ResNet-56, one thread, batch 16: 219 img/s at 12x12 vs 37 at 32x32), which is what lets the
+  smoke table see enough images to learn (results/bench/vm/smoke_scale_study.md). A stand-in
+  for a smoke run, never a paper result.
 * STL-10: DIA's Table V gives only "96 x 96" and says the ResNet-164 training settings are
   those of its CIFAR experiments; it gives NO augmentation or normalisation detail. We train at
   the native 96x96 and scale CIFAR's augmentation: RandomCrop(96, padding=12) (12/96 = 4/32) +
@@ -139,8 +140,8 @@ FMNIST_FILES = (
 )
 #: Zero border that brings Fashion-MNIST's 28x28 images to the CIFAR networks' 32x32.
 FMNIST_PAD = 2
-#: Side of ``fashionmnist12``: Fashion-MNIST resized for the smoke profile's CIFAR-style rows.
-FMNIST_SMOKE_SIZE = 12
+#: Side of ``fashionmnist10``: Fashion-MNIST resized for the smoke profile's CIFAR-style rows.
+FMNIST_SMOKE_SIZE = 10
 
 #: Seed of the fixed subsets (``subset_indices``): a constant, independent of the run's seed.
 SUBSET_SEED = 20240607
@@ -634,9 +635,9 @@ for _spec in (
     _small_spec(DatasetInfo("fashionmnist", 10, 1, 32, FMNIST_MEAN, FMNIST_STD, 60_000, 10_000, True),
                 "Fashion-MNIST", _load_fashion_mnist, _fashion_mnist_uint8,
                 transforms=partial(crop_flip_transforms, pre_pad=FMNIST_PAD)),
-    _small_spec(DatasetInfo("fashionmnist12", 10, 1, FMNIST_SMOKE_SIZE, FMNIST_MEAN, FMNIST_STD, 60_000, 10_000,
+    _small_spec(DatasetInfo("fashionmnist10", 10, 1, FMNIST_SMOKE_SIZE, FMNIST_MEAN, FMNIST_STD, 60_000, 10_000,
                             True),
-                "Fashion-MNIST 12x12 (smoke)", _load_fashion_mnist,
+                "Fashion-MNIST 10x10 (smoke)", _load_fashion_mnist,
                 partial(_fashion_mnist_resized_uint8, size=FMNIST_SMOKE_SIZE),
                 transforms=_fashion_mnist_resized(crop_flip_transforms, FMNIST_SMOKE_SIZE)),
     image_folder_spec(

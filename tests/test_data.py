@@ -429,7 +429,7 @@ def test_fake_data():
 # --------------------------------------------------------------------------- the registry of dataset specs
 
 def test_registry_one_spec_per_dataset():
-    assert list(data.DATASETS) == ["cifar10", "cifar100", "stl10", "fashionmnist", "fashionmnist12", "imagenet",
+    assert list(data.DATASETS) == ["cifar10", "cifar100", "stl10", "fashionmnist", "fashionmnist10", "imagenet",
                                    "miniimagenet",
                                    "chestxray", "coco", "fmnistcoco", "fake"]
     for name, spec in data.DATASETS.items():
@@ -450,7 +450,7 @@ def test_table_names_are_the_report_names():
 
     assert DATASET_NAMES == {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet-1K",
                              "stl10": "STL-10", "miniimagenet": "mini-ImageNet", "chestxray": "chest X-ray",
-                             "fashionmnist": "Fashion-MNIST", "fashionmnist12": "Fashion-MNIST 12x12 (smoke)",
+                             "fashionmnist": "Fashion-MNIST", "fashionmnist10": "Fashion-MNIST 10x10 (smoke)",
                              "fake": "FakeData", "coco": "COCO 2017",
                              "fmnistcoco": "Fashion-MNIST COCO (offline)"}
     assert data.dataset_spec("imagenet").display == "ImageNet"

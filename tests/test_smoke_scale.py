@@ -1,4 +1,4 @@
-"""The smoke profile's two scales (experiments.recipes.SMOKE_LEARNING / SMOKE), the 12x12
+"""The smoke profile's two scales (experiments.recipes.SMOKE_LEARNING / SMOKE), the 10x10
 Fashion-MNIST it trains on, and the scaled residual start (models.backbone.scale_residual_init_)."""
 import math
 
@@ -51,7 +51,7 @@ def test_scaled_residual_init_leaves_nets_without_skips_alone():
 def test_scaled_start_keeps_deep_logits_at_unit_scale():
     """Why the smoke profile uses it: ResNet-110's logits at initialisation grow with depth."""
     torch.manual_seed(0)
-    x = torch.randn(64, 1, 12, 12)
+    x = torch.randn(64, 1, 10, 10)
     plain = create_model("resnet110", num_classes=10, in_chans=1).train()
     torch.manual_seed(0)
     scaled = create_model("resnet110", num_classes=10, in_chans=1).train()
@@ -70,32 +70,32 @@ def test_run_config_residual_init_is_hashed_only_when_set_and_checked():
         RunConfig(model="resnet20", residual_init="zero")
 
 
-# --------------------------------------------------------------------------- the 12x12 Fashion-MNIST
+# --------------------------------------------------------------------------- the 10x10 Fashion-MNIST
 @pytest.mark.fashion_mnist
-def test_fashionmnist12_is_the_same_pixels_on_both_data_paths(tmp_path):
-    info = D.dataset_info("fashionmnist12")
-    assert (info.resolution, info.in_chans, info.num_classes, info.small) == (12, 1, 10, True)
-    _, test, _ = D.build_datasets("fashionmnist12", tmp_path, test_subset=40)
-    xu, yu = D.load_uint8("fashionmnist12", tmp_path, train=False, subset=40)
-    assert xu.shape == (40, 1, 12, 12) and xu.dtype == torch.uint8
+def test_fashionmnist10_is_the_same_pixels_on_both_data_paths(tmp_path):
+    info = D.dataset_info("fashionmnist10")
+    assert (info.resolution, info.in_chans, info.num_classes, info.small) == (10, 1, 10, True)
+    _, test, _ = D.build_datasets("fashionmnist10", tmp_path, test_subset=40)
+    xu, yu = D.load_uint8("fashionmnist10", tmp_path, train=False, subset=40)
+    assert xu.shape == (40, 1, 10, 10) and xu.dtype == torch.uint8
     mean, std = info.mean[0], info.std[0]
     for i in (0, 17, 39):
         x, y = test[i]
-        assert x.shape == (1, 12, 12) and y == int(yu[i])
+        assert x.shape == (1, 10, 10) and y == int(yu[i])
         assert torch.allclose(x, (xu[i].float() / 255 - mean) / std, atol=1e-6)
-    # the training transform crops with padding 12 // 8 = 1 and flips
-    train, _, _ = D.build_datasets("fashionmnist12", tmp_path, train_subset=8)
-    assert train[0][0].shape == (1, 12, 12)
+    # the training transform crops with padding 10 // 8 = 1 and flips
+    train, _, _ = D.build_datasets("fashionmnist10", tmp_path, train_subset=8)
+    assert train[0][0].shape == (1, 10, 10)
 
 
 # --------------------------------------------------------------------------- which rows take which scale
 def test_cifar_rows_take_the_learning_scale_and_the_others_the_plumbing_one():
     assert (SMOKE_LEARNING.train_subset, SMOKE_LEARNING.test_subset, SMOKE_LEARNING.epochs) == (3072, 1000, 3)
     assert (SMOKE.train_subset, SMOKE.test_subset, SMOKE.batch_size) == (32, 32, None)
-    assert SMOKE_LEARNING.lr(get_recipe("cifar")) == pytest.approx(0.1 * 16 / 128)
+    assert SMOKE_LEARNING.lr(get_recipe("cifar")) == pytest.approx(0.1 * 32 / 128)
     for cfg in get_table("ela.table1").runs("smoke"):
-        assert (cfg.dataset, cfg.train_subset, cfg.test_subset, cfg.epochs) == ("fashionmnist12", 3072, 1000, 3)
-        assert (cfg.batch_size, cfg.lr, cfg.residual_init, cfg.augment) == (16, 0.0125, "scaled", False)
+        assert (cfg.dataset, cfg.train_subset, cfg.test_subset, cfg.epochs) == ("fashionmnist10", 3072, 1000, 3)
+        assert (cfg.batch_size, cfg.lr, cfg.residual_init, cfg.augment) == (32, 0.025, "scaled", False)
         assert cfg.effective_recipe().milestones == (2,)  # 100, 150 of 180 -> the last epoch at lr / 10
     for table_id in ("ela.table2", "dia.table9", "ela.table5"):
         for cfg in get_table(table_id).runs("smoke"):
@@ -138,8 +138,20 @@ def test_smoke_table_benchmark_record_from_known_records(tmp_path):
     assert rec["summary"] == {"runs": 24, "done": 3, "top1_min": 64.5, "top1_max": 81.0,
                               "resnet20_rows_min": 76.5, "deeper_rows_min": 64.5}
     assert sum(r["status"] == "missing" for r in rec["runs"]) == 21
-    assert rec["scale"]["train_subset"] == 3072 and rec["scale"]["dataset"] == "fashionmnist12"
+    assert rec["scale"]["train_subset"] == 3072 and rec["scale"]["dataset"] == "fashionmnist10"
     out = write(rec, tmp_path / "b.json")
     assert json.loads(out.read_text())["wall_s"] == 480.0
     md = out.with_suffix(".md").read_text()
     assert "3/24 runs, wall 8.0 min" in md and "64.5-81.0% (ResNet-20 rows >= 76.5%, deeper rows >= 64.5%)" in md
+
+
+def test_parallel_local_launch_starts_the_costliest_runs_first():
+    """Longest-processing-time first with several slots; the plans' order with one slot or
+    without costs; each run keeps its [i/n] number."""
+    from experiments.launch.local import start_order
+
+    pending = [(1, "a"), (2, "b"), (3, "c"), (4, "d")]
+    assert start_order(pending, [1.0, 5.0, 3.0, 5.0], jobs=2) == [(2, "b"), (4, "d"), (3, "c"), (1, "a")]
+    assert start_order(pending, [1.0, 5.0, 3.0, 5.0], jobs=1) == pending
+    assert start_order(pending, None, jobs=2) == pending
+    assert start_order(pending, [1.0], jobs=2) == pending  # costs that do not fit the plans: unchanged

@@ -93,7 +93,7 @@ def test_row_structure_and_run_lists(table_id):
         assert cfg.scale == "smoke" and cfg.seed == 0
         # detection: the offline set; CIFAR-style rows: the learning scale's 12x12 Fashion-MNIST
         assert cfg.dataset == ("fmnistcoco" if cfg.detector else
-                               "fashionmnist12" if cfg.residual_init == "scaled" else "fashionmnist")
+                               "fashionmnist10" if cfg.residual_init == "scaled" else "fashionmnist")
     assert len(t.runs("full", seeds=2)) == len({(r.model, json.dumps(r.config("full", 0).identity(), sort_keys=True))
                                                 for r in t.rows}) * 2
     assert t.runs("full") == t.runs("full")  # a pure description: no hidden state
@@ -271,7 +271,7 @@ def test_every_table_runs_at_smoke_scale(table_id, smoke_root, capsys):
     rec = json.loads((plan.cfg.run_dir / "record.json").read_text())
     assert rec["status"] in ("done", "diverged") and rec["smoke"] is True and rec["config"]["scale"] == "smoke"
     smoke_dataset = ("fmnistcoco" if rec["config"].get("detector") else
-                     "fashionmnist12" if rec["config"].get("residual_init") == "scaled" else "fashionmnist")
+                     "fashionmnist10" if rec["config"].get("residual_init") == "scaled" else "fashionmnist")
     assert rec["config"]["dataset"] == smoke_dataset and rec["epochs_total"] == 3
     if rec["config"].get("detector") in ("faster_rcnn", "mask_rcnn"):  # the smoke scale's R-CNN sizes
         over = rec["detector"]["overrides"]
@@ -340,7 +340,7 @@ def test_debug_executor_then_local_skips_the_finished_run(tmp_path):
     md = state_dir(tmp_path, "dla.table6", "smoke") / "dla.table6.md"
     assert f"rebuilt table (1 of 1 runs have records): {md}" in again.stdout
     text = md.read_text()
-    assert "SMOKE RUN" in text and text.count("(n=1) [smoke, fashionmnist12]") == 1
+    assert "SMOKE RUN" in text and text.count("(n=1) [smoke, fashionmnist10]") == 1
     n_rows = len(get_table("dla.table6").rows)
     assert f"Rows with our runs: 1 of {n_rows}; not yet run: {n_rows - 1}." in text
 

@@ -13,7 +13,7 @@ from ..tables import Planned
 from .plan import ROOT, cli_args
 from .status import FINAL, append_jsonl, now, read_record, row_labels, top1_text
 
-__all__ = ["run_local", "run_debug"]
+__all__ = ["run_local", "run_debug", "start_order"]
 
 
 class _Progress:
@@ -54,14 +54,14 @@ class _LocalLaunch:
     """The run processes of one ``run_local`` call, at most ``jobs`` at a time; ``results`` holds
     ``(i, plan, status, seconds, log)`` in order of completion."""
 
-    def __init__(self, plans: list[Planned], sdir: Path, out, jobs: int):
+    def __init__(self, plans: list[Planned], sdir: Path, out, jobs: int, costs: list[float] | None = None):
         self.n, self.sdir, self.out, self.results = len(plans), sdir, out, []
         self.logs = sdir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.jobs = max(1, min(int(jobs), self.n or 1))
         self.env = _run_env(max(1, (os.cpu_count() or 1) // self.jobs) if self.jobs > 1 else None)
         self.prog = _Progress(self.n, self.jobs, out)
-        self.pending = list(enumerate(plans, 1))
+        self.pending = start_order(list(enumerate(plans, 1)), costs, self.jobs)
         self.active: dict[int, tuple] = {}  # i -> (plan, proc, log file, log path, t0)
 
     def run(self) -> None:
@@ -128,13 +128,25 @@ class _LocalLaunch:
               file=self.out)
 
 
-def run_local(plans: list[Planned], sdir: Path, *, out=None, jobs: int = 1) -> int:
+def start_order(pending: list[tuple[int, Planned]], costs: list[float] | None, jobs: int
+                ) -> list[tuple[int, Planned]]:
+    """The order in which ``jobs`` parallel slots start the runs: the costliest first (``costs``,
+    e.g. ``estimate().per_run_h``, in the plans' order; longest-processing-time-first, which
+    keeps the last minutes from running one long run on one core while the others idle);
+    the plans' own order with one slot or without costs. Runs keep their ``[i/n]`` numbers."""
+    if jobs <= 1 or not costs or len(costs) != len(pending):
+        return pending
+    return [pending[k] for k in sorted(range(len(pending)), key=lambda k: (-costs[k], k))]
+
+
+def run_local(plans: list[Planned], sdir: Path, *, out=None, jobs: int = 1, costs: list[float] | None = None) -> int:
     """One process per run (``python -m experiments.run``): one after another with its output
-    streamed (``jobs=1``), or ``jobs`` at a time, each with ``cpus // jobs`` threads and its
-    output in its log (one line per start and finish, and the launch's progress line)."""
+    streamed (``jobs=1``), or ``jobs`` at a time (the costliest first: ``start_order``), each
+    with ``cpus // jobs`` threads and its output in its log (one line per start and finish,
+    and the launch's progress line)."""
     out = sys.stdout if out is None else out  # looked up now: a caller may have redirected it
     t_all = time.perf_counter()
-    launch = _LocalLaunch(plans, sdir, out, jobs)
+    launch = _LocalLaunch(plans, sdir, out, jobs, costs)
     try:
         launch.run()
     except KeyboardInterrupt:

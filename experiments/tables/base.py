@@ -12,7 +12,7 @@ Profiles
 ``smoke`` the table's FULL row set at the smoke scale on Fashion-MNIST, one seed, every run
           labelled ``scale='smoke'``. Rows of CIFAR-style networks (every CIFAR table) take
           ``experiments.recipes.SMOKE_LEARNING``, a scale at which they learn (3,072 images
-          resized to 12x12, 3 epochs, batch 16, no augmentation, 1,000 test images:
+          resized to 10x10, 3 epochs, batch 32, no augmentation, 1,000 test images:
           ``Row.smoke_scale``); the
           others (ImageNet-style backbones, ViTs, detectors) ``SMOKE``, a few steps on 32 images.
           Rows that differ only by dataset (CIFAR-10 vs CIFAR-100, which both become 10-class
