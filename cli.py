@@ -20,7 +20,8 @@ from experiments.params import PAPERS, ROOT
 
 EPILOG = """\
 subcommands:
-  test     run the test suite (extra arguments go to pytest, e.g. `test -k dia`)
+  test     run the test suite (extra arguments go to pytest, e.g. `test -k dia`), in
+           REPRO_TEST_WORKERS pytest-xdist processes (default 2; 0 or 1: one process)
   list     the paper tables and figures with their runs and seeds (`list`, `list tables`),
            registered models (optionally a shell pattern: `list models 'dia_*'`)
            or attention modules (`list attention`)
@@ -57,8 +58,33 @@ examples:
 """
 
 
+def _xdist_args(extra: list[str]) -> list[str]:
+    """pytest-xdist options of the test command: REPRO_TEST_WORKERS processes (2 by default; 0 or 1:
+    one process, no xdist), with ``--dist loadgroup`` so that the tests tests/conftest.py groups (the
+    SLURM tests, tests sharing an expensive module fixture) run in one process. The user's own
+    ``-n``/``--numprocesses`` or ``-p no:xdist`` wins; an interpreter without xdist runs in one process."""
+    raw = os.environ.get("REPRO_TEST_WORKERS", "").strip() or "2"
+    try:
+        workers = int(raw)
+    except ValueError:
+        raise ConfigError(f"REPRO_TEST_WORKERS={raw!r}: expected a number of test processes (0 or 1: no xdist)") \
+            from None
+    own = any(a in ("--numprocesses", "no:xdist", "-pno:xdist") or a.startswith("--numprocesses=")
+              or (a.startswith("-n") and not a.startswith("--")) for a in extra)
+    if workers <= 1 or own:
+        return []
+    import importlib.util
+
+    if importlib.util.find_spec("xdist") is None:
+        print("[test] pytest-xdist is not installed in this interpreter: running the tests in one process",
+              file=sys.stderr)
+        return []
+    # groups in the order tests/conftest.py sorts them (the long SLURM group first), not by size
+    return ["-n", str(workers), "--dist", "loadgroup", "--no-loadscope-reorder"]
+
+
 def _cmd_test(args: argparse.Namespace, extra: list[str]) -> int:
-    cmd = [sys.executable, "-m", "pytest", "tests", *extra]
+    cmd = [sys.executable, "-m", "pytest", "tests", *_xdist_args(extra), *extra]
     return subprocess.call(cmd, cwd=ROOT)
 
 
@@ -308,7 +334,8 @@ def _cmd_table(argv: list[str]) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
     jobs = args.jobs or ((os.cpu_count() or 1) if args.profile == "smoke" else 1)
-    rc = launch.run_debug(plans) if args.executor == "debug" else launch.run_local(plans, sdir, jobs=jobs)
+    rc = (launch.run_debug(plans) if args.executor == "debug"
+          else launch.run_local(plans, sdir, jobs=jobs, costs=est.per_run_h))
     _rebuild(table, [launch.read_record(p.cfg) for p in plans], sdir, show=True)
     print(f"status: ./reproduce.sh status {table.id} --profile {args.profile} {' '.join(_selection(args))}".rstrip())
     return rc

@@ -18,6 +18,24 @@ def test_help_documents_every_subcommand():
         assert f"  {sub} " in res.stdout
 
 
+def test_test_command_runs_two_xdist_processes_unless_told_otherwise(monkeypatch):
+    import pytest
+
+    from cli import _xdist_args
+    from models import ConfigError
+
+    monkeypatch.delenv("REPRO_TEST_WORKERS", raising=False)
+    assert _xdist_args(["-k", "dia"]) == ["-n", "2", "--dist", "loadgroup", "--no-loadscope-reorder"]
+    for own in (["-n", "3"], ["-n4"], ["--numprocesses=4"], ["--numprocesses", "4"], ["-p", "no:xdist"]):
+        assert _xdist_args(own) == [], own  # the user's own choice wins
+    for workers, want in (("0", []), ("1", []), ("3", ["-n", "3"])):
+        monkeypatch.setenv("REPRO_TEST_WORKERS", workers)
+        assert _xdist_args([])[:2] == want
+    monkeypatch.setenv("REPRO_TEST_WORKERS", "two")
+    with pytest.raises(ConfigError, match="REPRO_TEST_WORKERS"):
+        _xdist_args([])
+
+
 def test_unknown_table_is_one_line_error():
     res = run("params", "--paper", "ela", "--table", "table99")
     assert res.returncode == 2
