@@ -25,7 +25,7 @@ from models import ConfigError
 
 from .recipes import SMOKE, Recipe, get_recipe
 
-__all__ = ["RunConfig", "EXECUTION_FIELDS", "DETECTORS"]
+__all__ = ["RunConfig", "EXECUTION_FIELDS", "DETECTORS", "identity_hash"]
 
 EXECUTION_FIELDS = frozenset({
     "data_root", "download", "out_root", "device", "workers", "deterministic",
@@ -40,6 +40,13 @@ RESIDUAL_INITS = ("scaled",)
 DETECTORS = ("faster_rcnn", "mask_rcnn", "retinanet")
 
 SCALES = ("full", "smoke")
+
+
+def identity_hash(identity: dict[str, Any]) -> str:
+    """The 12 hex digits that name a run's folder: sha256 of its identity fields as canonical JSON
+    (``RunConfig``; ``experiments.diffusion_run.DiffusionConfig`` names its runs the same way)."""
+    blob = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
 @dataclass
@@ -111,8 +118,7 @@ class RunConfig:
                 if k not in EXECUTION_FIELDS and not (k in HASHED_WHEN_SET and v == HASHED_WHEN_SET[k])}
 
     def run_hash(self) -> str:
-        blob = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+        return identity_hash(self.identity())
 
     @property
     def run_name(self) -> str:

@@ -67,8 +67,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
-import json
 import math
 import sys
 import time
@@ -83,7 +81,7 @@ import torch.nn.functional as F
 from models import ConfigError, count_parameters, create_model
 from models.uvit import UVIT_SMOKE
 
-from .config import RunConfig
+from .config import RunConfig, identity_hash
 from .diffusion import VPSDE, ddim_sample, euler_maruyama_sample, make_ema, noise_prediction_loss
 from .distributed import DistInfo
 from .engine import mix_seed
@@ -191,8 +189,7 @@ class DiffusionConfig:
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in self.EXECUTION}
 
     def run_hash(self) -> str:
-        blob = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+        return identity_hash(self.identity())
 
     @property
     def run_name(self) -> str:
