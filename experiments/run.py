@@ -57,7 +57,7 @@ from .tables import planned_rows
 
 __all__ = ["run", "build_model", "FINAL_STATUSES", "main", "RunPaths", "PartialEpoch", "TrainState", "Training",
            "build_training", "resume", "train_loop", "StopFlag", "write_checkpoint", "load_checkpoint", "finished_record",
-           "build_optimizer", "build_mixer", "run_ranks"]
+           "build_optimizer", "build_mixer", "run_ranks", "run_device"]
 
 FINAL_STATUSES = ("done", "diverged")
 RECORD, CHECKPOINT, CONFIG = "record.json", "checkpoint.pt", "config.json"
@@ -95,12 +95,18 @@ def build_model(cfg: RunConfig, num_classes: int, in_chans: int, drop_path: floa
     return net
 
 
-def _device(cfg: RunConfig, dist: DistInfo) -> torch.device:
-    if cfg.device == "auto":
-        return torch.device(f"cuda:{dist.local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+def run_device(cfg: RunConfig, dist: DistInfo) -> torch.device:
+    """The device of this process's run (classification and detection): ``auto`` = this rank's
+    GPU (``cuda:<local rank>``) or the CPU; a bare ``cuda`` under data parallelism also means this
+    rank's GPU (one GPU per rank); ``cuda`` without CUDA is a one-line error."""
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device {cfg.device!r} requested but CUDA is not available here; use --device cpu")
-    return torch.device(cfg.device)
+    if cfg.device == "auto":
+        return torch.device(f"cuda:{dist.local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+    device = torch.device(cfg.device)
+    if dist.enabled and device.type == "cuda" and device.index is None:
+        return torch.device("cuda", dist.local_rank)
+    return device
 
 
 # --------------------------------------------------------------------------- data
@@ -329,7 +335,7 @@ class Training:
 
 # --------------------------------------------------------------------------- building
 def _setup_torch(cfg: RunConfig, dist: DistInfo) -> torch.device:
-    device = _device(cfg, dist)
+    device = run_device(cfg, dist)
     if cfg.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
     torch.backends.cudnn.benchmark = device.type == "cuda" and not cfg.deterministic

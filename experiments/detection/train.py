@@ -108,7 +108,7 @@ from ..distributed import (DistInfo, all_reduce_sum, broadcast_buffers, broadcas
 from ..recipes import DETECTION_RECIPES
 from ..engine import EpochSampler, Progress, mix_seed
 from ..records import as_json, atomic_write_json, environment, git_commit
-from ..run import RunPaths, StopFlag, load_checkpoint, run_ranks, write_checkpoint
+from ..run import RunPaths, StopFlag, load_checkpoint, run_device, run_ranks, write_checkpoint
 from ..tables import planned_rows
 from .coco import CocoDetectionDataset, collate, evaluate
 from .pretrained import resolve_pretrained
@@ -269,18 +269,6 @@ class _Run:
         return mix_seed(self.cfg.seed, *parts, *((self.dist.rank,) if self.dist.enabled else ()))
 
 
-def _device(cfg: RunConfig, dist: DistInfo) -> torch.device:
-    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {cfg.device!r} requested but CUDA is not available here; use --device cpu")
-    if cfg.device == "auto":
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        device = torch.device(cfg.device)
-    if dist.enabled and device.type == "cuda" and device.index is None:  # one GPU per rank
-        device = torch.device("cuda", dist.local_rank)
-    return device
-
-
 def _detector_overrides(cfg: RunConfig, resolution: int) -> dict[str, Any]:
     over = dict(cfg.model_kwargs)
     if cfg.scale == "smoke" or resolution < 800:
@@ -318,7 +306,7 @@ def _build(cfg: RunConfig, dist: DistInfo) -> _Run:
                           f"got {cfg.recipe!r}: add --recipe mmdet_1x")
     recipe = cfg.effective_recipe()
     batch = per_rank_batch(recipe.batch_size, dist)  # before anything is built: a one-line error
-    device = _device(cfg, dist)
+    device = run_device(cfg, dist)
     if cfg.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
     train_sub, test_sub = cfg.subsets()
