@@ -28,8 +28,10 @@ __all__ = ["summarize", "write", "main"]
 def summarize(table_id: str, out_root: str | Path, wall_s: float | None) -> dict[str, Any]:
     """The record of ``table_id``'s smoke launch under ``out_root`` (runs without a record: missing)."""
     import os
-    import platform
 
+    import torch
+
+    from ..records import environment
     from .machine import cpu_model, loadavg
 
     t = get_table(table_id)
@@ -45,8 +47,8 @@ def summarize(table_id: str, out_root: str | Path, wall_s: float | None) -> dict
     others = [r["top1"] for r in done if not r["model"].endswith("resnet20")]
     first = t.runs("smoke")[0]
     return {
-        "table": table_id, "profile": "smoke", "wall_s": wall_s, "machine": {"cpu": cpu_model(), "cores": os.cpu_count(),
-                                                                "python": platform.python_version(), "loadavg": loadavg()},
+        "table": table_id, "profile": "smoke", "wall_s": wall_s, "machine": {**environment(torch.device("cpu")), "cpu_model": cpu_model(),
+                                                                "cpu_count": os.cpu_count(), "loadavg": loadavg()},
         "scale": {k: v for k, v in dataclasses.asdict(first).items()
                   if k in ("dataset", "epochs", "train_subset", "test_subset", "batch_size", "lr", "augment",
                            "residual_init")},
