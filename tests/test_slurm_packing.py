@@ -17,7 +17,7 @@ import time
 
 import pytest
 import test_slurm_tables as slurm_tables  # tests/ is on the path (no package)
-from test_slurm_tables import TABLE, cli, record, wait_for
+from test_slurm_tables import LONG_SUBSET, TABLE, cli, record, wait_for
 
 from experiments.launch import cli_args, prepare, state_dir
 from experiments.params import ROOT
@@ -77,11 +77,12 @@ def test_packed_task_trains_both_runs_to_their_records(tmp_path):
 
 
 def test_requeued_packed_task_resumes_both_runs_to_the_uninterrupted_records(tmp_path):
-    # two runs long enough to be caught mid-way: 8 steps of 128 images per epoch, 3 epochs
-    args = ("--limit", "2", "--epochs", "3", "--train-subset", "1024", "--test-subset", "32", "--mem-gb", "3")
+    # two runs long enough to be caught mid-way (LONG_SUBSET), 3 epochs
+    args = ("--limit", "2", "--epochs", "3", "--train-subset", str(LONG_SUBSET), "--test-subset", "32",
+            "--mem-gb", "3")
     submit(tmp_path / "slurm", *args)
     plans = prepare(get_table(TABLE), "smoke", limit=2, out_root=str(tmp_path / "slurm"), epochs=3,
-                    train_subset=1024, test_subset=32)
+                    train_subset=LONG_SUBSET, test_subset=32)
     sdir = state_dir(tmp_path / "slurm", TABLE, "smoke")
     job_id = the_one_task(sdir)
 
@@ -104,7 +105,7 @@ def test_requeued_packed_task_resumes_both_runs_to_the_uninterrupted_records(tmp
     # the same two runs uninterrupted, outside SLURM, one thread each as in the packed task
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     refs = prepare(get_table(TABLE), "smoke", limit=2, out_root=str(tmp_path / "ref"), epochs=3,
-                   train_subset=1024, test_subset=32)
+                   train_subset=LONG_SUBSET, test_subset=32)
     procs = [subprocess.Popen([sys.executable, "-m", "experiments.run", *cli_args(r.cfg)], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL) for r in refs]
     assert [p.wait(timeout=600) for p in procs] == [0, 0]
@@ -118,10 +119,11 @@ def test_requeued_packed_task_resumes_both_runs_to_the_uninterrupted_records(tmp
 def test_sigterm_alone_requeues_the_packed_task_after_the_grace_period(tmp_path, monkeypatch):
     # SIGTERM with no SIGUSR2 or SIGKILL after it: the runs checkpoint, the task requeues itself
     monkeypatch.setenv("REPRO_PACK_GRACE_S", "5")  # exported to the job by sbatch
-    args = ("--limit", "2", "--epochs", "2", "--train-subset", "1024", "--test-subset", "32", "--mem-gb", "3")
+    args = ("--limit", "2", "--epochs", "2", "--train-subset", str(LONG_SUBSET), "--test-subset", "32",
+            "--mem-gb", "3")
     submit(tmp_path, *args)
-    plans = prepare(get_table(TABLE), "smoke", limit=2, out_root=str(tmp_path), epochs=2, train_subset=1024,
-                    test_subset=32)
+    plans = prepare(get_table(TABLE), "smoke", limit=2, out_root=str(tmp_path), epochs=2,
+                    train_subset=LONG_SUBSET, test_subset=32)
     sdir = state_dir(tmp_path, TABLE, "smoke")
     job_id = the_one_task(sdir)
     wait_for(lambda: all((record(p.cfg) or {}).get("epochs_done", 0) >= 1 for p in plans), 400,

@@ -27,6 +27,11 @@ pytestmark = pytest.mark.skipif(
 )
 
 TABLE = "ela.fig2b"  # smoke: ResNet-20 / MRLA-B-20 / MRLA-L-20 first, small and quick
+# Runs that a test interrupts mid-way: at the smoke scale (10x10 images, batch 32) an epoch of
+# 1,024 images took 1.6 s, so the 2 s between the SIGTERM and the SIGUSR2 sometimes let the run
+# finish before it was interrupted (CI on 726ce58: resumes 0). 4,096 images: 128 steps, ~6.5 s an
+# epoch on an idle core, so two epochs are still left when the signals come.
+LONG_SUBSET = 4096
 
 
 def cli(*args, timeout=300):
@@ -92,12 +97,13 @@ def test_table_array_runs_every_run_and_is_not_resubmitted(tmp_path):
 
 
 def test_interrupted_job_is_requeued_and_resumes_from_its_checkpoint(tmp_path):
-    # one run, long enough to be caught between two epochs: 8 steps of 128 images per epoch
-    args = ("--limit", "1", "--epochs", "3", "--train-subset", "1024", "--test-subset", "32", "--mem-gb", "2")
+    # one run, long enough to be caught between two epochs (LONG_SUBSET)
+    args = ("--limit", "1", "--epochs", "3", "--train-subset", str(LONG_SUBSET), "--test-subset", "32",
+            "--mem-gb", "2")
     res = submit(tmp_path, *args)
     (array,) = re.findall(r"submitted job array (\d+): 1 runs", res.stdout)
-    (plan,) = prepare(get_table(TABLE), "smoke", limit=1, out_root=str(tmp_path), epochs=3, train_subset=1024,
-                      test_subset=32)
+    (plan,) = prepare(get_table(TABLE), "smoke", limit=1, out_root=str(tmp_path), epochs=3,
+                      train_subset=LONG_SUBSET, test_subset=32)
     sdir = state_dir(tmp_path, TABLE, "smoke")
     (sub,) = [json.loads(line) for line in (sdir / "slurm.jsonl").read_text().splitlines()]
     job_id = sub["tasks"][0]["job_id"]  # submitit submits a one-element array as a plain job
