@@ -36,7 +36,8 @@ backbone, depth), of one ``kind``:
   2 or more a one-sided one-sample t-test of the runs' mean rho above ``threshold``.
 * ``figure``: a property of a trained model's attention (correlations, attention spread) or of
   a figure's curves (DIA Fig. 8's FIDs); evaluated from checkpoints or records and passed in as
-  ``extra`` (the report computes DIA Figs. 8, 11 and 13's: ``analysis.figures.figure_claim_evidence``).
+  ``extra`` (the report computes every one: ELA Fig. 2(a)'s, DLA Fig. 2's, DIA Figs. 2, 8, 11 and 13's,
+  ``analysis.figures.figure_claim_evidence``).
 
 ``metric`` picks the accuracy compared (``top1``, ``top5``: ELA's top-5 claims; ``train_loss``, lower is
 better, and ``eval_time``, a ``faster`` claim on inference: per-run means over the record's epochs) or, for the
@@ -225,7 +226,8 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("ela.redundant_attention", "ela", "Adjacent MRLA-B layers learn near-identical attention "
           "distributions over earlier layers (redundancy).", "ELA Fig. 2(a), Fig. 3", "figure",
           _vs("mrla_b", "mrla_b"), _ctx("cifar100", "resnet", (56,)), (),
-          note="layer-attention heatmap of a trained MRLA-B-56 (analysis/ela.ipynb)"),
+          note="layer-attention scores of a trained MRLA-B-56, stage 2: 3 consecutive layers with half or more "
+               "of their attention on the same layer (redundant_attention_result)"),
     Claim("ela.imagenet_beats_baselines", "ela", "On ImageNet-1K ELA's top-1 is above ResNet's, SE's, CBAM's and "
           "ECA's (ResNet-50: +1.8, +1.2, +0.6, +0.4; ResNet-101: +1.4, +0.2, +0.3, +0.1).", "ELA Table 2, Sec. 4.1",
           "better", _vs("ela", "resnet", "se", "cbam", "eca"), _IN, ("table2",),
@@ -313,7 +315,8 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("dla.dynamic_attention", "dla", "Dynamic layer attention spreads its attention over several earlier "
           "layers where static layer attention (MRLA) focuses on one.", "DLA Fig. 2", "figure",
           _vs("dla_b", "mrla_b"), _ctx("cifar100", "resnet", (56,)), (),
-          note="layer-attention heatmaps of trained MRLA-B / DLA-B (analysis/dla.ipynb)"),
+          note="layer-attention scores of trained MRLA-B-56 / DLA-B-56, stage 3: MRLA-B's largest weight per "
+               "layer above DLA-B's (dynamic_attention_result)"),
     Claim("dla.imagenet_beats_baselines", "dla", "On ImageNet-1K DLA-L's top-1 is above ResNet's (+1.9 / +1.5), "
           "SE's (+1.3 / +1.3), CBAM's (+0.7 / +0.4) and ECA's (+0.5 / +0.2) at ResNet-50 / ResNet-101.",
           "DLA Table 2, Sec. 4.1", "better", _vs("dla_l", "resnet", "se", "cbam", "eca"), _IN, ("table2",)),
@@ -410,7 +413,8 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("dia.correlated_attention_maps", "dia", "Attention maps of SE and ECA in different blocks of one stage "
           "are strongly correlated (mean Pearson coefficient above 0.85).", "DIA Fig. 2, Sec. II", "figure",
           _vs("se", "se") + _vs("eca", "eca"), _ctx("cifar100", "resnet", (164,)), (),
-          note="Pearson correlations of 'channel' read-outs of a trained SE/ECA-ResNet164 (analysis/dia.ipynb)"),
+          note="Pearson correlations of 'channel' read-outs of trained SE/ECA-ResNet164: every stage's mean "
+               "above 0.85 (correlation_figure_result)"),
     Claim("dia.sharing_saves_params_164", "dia", "Sharing a SAM across each stage of ResNet164 (18 blocks) cuts "
           "its parameters by 94.4% (SE, ECA, CBAM, SPA; within the printed rounding).", "DIA Sec. III-A",
           "params", tuple((Arm(f"dia_{s}"), Arm(s)) for s in ("se", "eca", "cbam", "spa")),
@@ -897,6 +901,117 @@ def gini_figure_result(mats: Mapping[str, Sequence[Mapping[int, np.ndarray]]], s
     return {"result": "supported" if ok else "not supported",
             "detail": f"Welch per stage, Holm over {len(tests)}: max p {max(adj):.3g}; share of importance on "
                       f"h_(t-1), h_(t-2): {text}"}
+
+
+def _n1_or_all(oks: Sequence[bool], text: str, what: str) -> dict[str, str]:
+    """A claim about every trained checkpoint: one checkpoint gives the direction only; 2 or
+    more: supported when every checkpoint shows it."""
+    if len(oks) == 1:
+        return {"result": N1_AGREES if oks[0] else N1_DISAGREES, "detail": f"one checkpoint: no test; {text}"}
+    return {"result": "supported" if all(oks) else "not supported",
+            "detail": f"{sum(oks)} of {len(oks)} checkpoints {what}; {text}"}
+
+
+def _stage_matrix(run: Mapping[int, np.ndarray], stage: int) -> tuple[int, np.ndarray]:
+    """The stage a figure reads, or the last one of a smaller smoke stand-in (as the figure draws it)."""
+    s = stage if stage in run else max(run)
+    return s, np.asarray(run[s], dtype=float)
+
+
+def redundant_streak(matrix: np.ndarray, peak: float = 0.5) -> int:
+    """ELA Fig. 2(a) read-out of one stage's layer-attention matrix (row = attending layer, NaN
+    where it does not retrieve): the longest run of consecutive layers that retrieve from 2 or
+    more layers and put at least ``peak`` of their attention on the SAME earlier layer."""
+    best = cur = 0
+    prev = None
+    for row in np.asarray(matrix, dtype=float):
+        j = int(np.nanargmax(row)) if np.sum(~np.isnan(row)) >= 2 else None
+        if j is None or row[j] < peak:
+            prev, cur = None, 0
+            continue
+        cur = cur + 1 if j == prev else 1
+        prev, best = j, max(best, cur)
+    return best
+
+
+def redundant_attention_result(scores: Mapping[str, Sequence[Mapping[int, np.ndarray]]], subject: str = "mrla_b",
+                               stage: int = 1, length: int = 3, peak: float = 0.5) -> dict[str, str]:
+    """The ``extra`` entry of ``ela.redundant_attention`` (ELA Fig. 2(a), Sec. 1: "the attention
+    weights learned by three consecutive layers (the 4th, 5th, and 6th layers) are nearly
+    identical, with the attention focusing on just one layer") from per-run layer-attention
+    matrices (``probes.layer_attention_scores``: family -> one ``{stage: matrix}`` per
+    checkpoint) of the figure's stage (0-based; ResNet-56 stage 2). Decision: "focusing on just
+    one layer" = at least ``peak`` (half) of a layer's attention on one earlier layer, "nearly
+    identical" = consecutive layers focusing on the same one; the claim holds for a checkpoint
+    when ``length`` (the paper's three) consecutive layers do (``redundant_streak``)."""
+    runs = list(scores.get(subject) or [])
+    if not runs:
+        return {"result": "not yet run", "detail": f"needs layer-attention scores of {subject}"}
+    streaks = [(s, redundant_streak(m, peak)) for s, m in (_stage_matrix(r, stage) for r in runs)]
+    text = (f"longest run of consecutive layers with >= {peak:g} of their attention on the same layer "
+            "of the stage: " + ", ".join(f"stage {s + 1}: {k}" for s, k in streaks) + f"; the paper's {length}")
+    return _n1_or_all([k >= length for _, k in streaks], text, f"have {length} or more")
+
+
+def peak_weight(matrix: np.ndarray) -> float:
+    """DLA Fig. 2 read-out of one stage's layer-attention matrix: the mean, over the layers that
+    retrieve from 2 or more layers, of the largest weight a layer gives one layer (1 = all of
+    its attention on one layer, as static MRLA in Fig. 2(a)); NaN when no layer does."""
+    rows = [np.nanmax(r) for r in np.asarray(matrix, dtype=float) if np.sum(~np.isnan(r)) >= 2]
+    return float(np.mean(rows)) if rows else float("nan")
+
+
+def dynamic_attention_result(scores: Mapping[str, Sequence[Mapping[int, np.ndarray]]], subject: str = "dla_b",
+                             other: str = "mrla_b", stage: int = 2, alpha: float = 0.05) -> dict[str, str]:
+    """The ``extra`` entry of ``dla.dynamic_attention`` (DLA Fig. 2, Sec. 1: static MRLA "the key
+    values from only one specific layer are activated"; DLA's attention shifts "from
+    exclusively focusing on a particular layer to incorporating information from various
+    layers") from per-run layer-attention matrices of the figure's stage (0-based; ResNet-56
+    stage 3): the other's (MRLA-B's) ``peak_weight`` above the subject's (DLA-B's). One run in
+    an arm: the direction only; 2 or more: Welch on the per-run peak weights."""
+    ra, rb = list(scores.get(subject) or []), list(scores.get(other) or [])
+    if not ra or not rb:
+        return {"result": "not yet run", "detail": f"needs layer-attention scores of {subject} and {other}"}
+    pa = np.array([peak_weight(_stage_matrix(r, stage)[1]) for r in ra])
+    pb = np.array([peak_weight(_stage_matrix(r, stage)[1]) for r in rb])
+    text = f"mean largest attention weight per layer, stage {_stage_matrix(ra[0], stage)[0] + 1}: " \
+           f"{other} {np.nanmean(pb):.3f} vs {subject} {np.nanmean(pa):.3f}"
+    if min(len(pa), len(pb)) < 2:
+        ok = bool(np.nanmean(pb) > np.nanmean(pa))
+        return {"result": N1_AGREES if ok else N1_DISAGREES, "detail": f"one checkpoint in an arm: no test; {text}"}
+    t = welch(pb, pa)
+    ok = t.p < alpha and t.t > 0
+    return {"result": "supported" if ok else "not supported", "detail": f"Welch: p {t.p:.3g}; {text}"}
+
+
+def correlation_figure_result(corrs: Mapping[str, Sequence[pd.DataFrame]], families: Sequence[str] = ("se", "eca"),
+                              threshold: float = 0.85, alpha: float = 0.05) -> dict[str, str]:
+    """The ``extra`` entry of ``dia.correlated_attention_maps`` (DIA Fig. 2, Sec. II: "the
+    average inter-layer Pearson correlation coefficients exceed 0.85 ... irrespective of the
+    chosen SAMs module, dataset, stage") from per-run correlation frames
+    (``probes.attention_correlations``: stage, i, j, sample, r; one per checkpoint): per family
+    and stage the mean r over block pairs and samples above ``threshold``. One run of a family:
+    the direction only; 2 or more of every family: one-sided one-sample t-test of the per-run
+    means above ``threshold`` per (family, stage), Holm over them."""
+    missing = [f for f in families if not corrs.get(f)]
+    if missing:
+        return {"result": "not yet run", "detail": "needs attention correlations of " + " and ".join(missing)}
+    cells = {}  # (family, stage) -> per-run means
+    for f in families:
+        for frame in corrs[f]:
+            for stage, g in frame.groupby("stage"):
+                cells.setdefault((f, int(stage)), []).append(float(np.nanmean(g["r"])))
+    text = "; ".join(f"{f} stage {s + 1}: {np.mean(v):.3f}" for (f, s), v in sorted(cells.items()))
+    text = f"mean Pearson r over block pairs and images: {text} (the paper: above {threshold:g})"
+    if min(len(corrs[f]) for f in families) < 2:
+        ok = all(np.mean(v) > threshold for v in cells.values())
+        return {"result": N1_AGREES if ok else N1_DISAGREES, "detail": f"one checkpoint per family: no test; {text}"}
+    tests = [sps.ttest_1samp(v, threshold, alternative="greater") for v in cells.values()]
+    adj = holm([float(t.pvalue) for t in tests], alpha)[0]
+    ok = all(q < alpha for q in adj)
+    return {"result": "supported" if ok else "not supported",
+            "detail": f"one-sided one-sample t-test per (family, stage), Holm over {len(tests)}: max p "
+                      f"{max(adj):.3g}; {text}"}
 
 
 def fid_figure_results(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, str]]:

@@ -485,12 +485,20 @@ def figure_claim_evidence(runs: pd.DataFrame | None, *, data_root: str | None = 
     """The ``extra`` results of the claims that rest on read-outs of trained checkpoints (claim
     kind 'figure'), from the same runs the figures draw (``pick_run``: one checkpoint per model):
     ``dia.gradients_without_skip`` (DIA Fig. 13: DIA vs ResNet56 without skips,
-    ``claims.gradient_figure_result``) and ``dia.gini_se_local_dia_spread`` (DIA Fig. 11: SE vs
-    DIA-LSTM ResNet164, ``claims.gini_figure_result``); with ``runs_dir``, DIA Fig. 8's two claims
+    ``claims.gradient_figure_result``), ``dia.gini_se_local_dia_spread`` (DIA Fig. 11: SE vs
+    DIA-LSTM ResNet164, ``claims.gini_figure_result``), ``ela.redundant_attention`` (ELA Fig.
+    2(a): MRLA-B-56, ``claims.redundant_attention_result``), ``dla.dynamic_attention`` (DLA Fig. 2:
+    MRLA-B-56 vs DLA-B-56, ``claims.dynamic_attention_result``) and
+    ``dia.correlated_attention_maps`` (DIA Fig. 2: SE / ECA-ResNet164,
+    ``claims.correlation_figure_result``); with ``runs_dir``, DIA Fig. 8's two claims
     from the diffusion records there (``claims.fid_figure_results``). A model without a run is
     left out, and the result then says "not yet run"."""
-    from .claims import fid_figure_results, gini_figure_result, gradient_figure_result
-    from .probes import gini_importance, stage_gradients
+    from experiments.tables.dla_fig2 import STAGE as DLA_FIG2_STAGE
+    from experiments.tables.ela_fig2a import STAGE as ELA_FIG2A_STAGE
+
+    from .claims import (correlation_figure_result, dynamic_attention_result, fid_figure_results,
+                         gini_figure_result, gradient_figure_result, redundant_attention_result)
+    from .probes import attention_correlations, gini_importance, layer_attention_scores, stage_gradients
 
     def per_model(models, variant, depth, measure):
         got = {}
@@ -502,8 +510,13 @@ def figure_claim_evidence(runs: pd.DataFrame | None, *, data_root: str | None = 
 
     grads = per_model(("dia", "resnet"), "no_skip", 56, stage_gradients)
     gini = per_model(("dia", "se"), "", 164, lambda model, x, y: gini_importance(model, x))
+    scores = per_model(("mrla_b", "dla_b"), "", 56, lambda model, x, y: layer_attention_scores(model, x))
+    corrs = per_model(("se", "eca"), "", 164, lambda model, x, y: attention_correlations(model, x))
     out = {"dia.gradients_without_skip": gradient_figure_result(grads),
-           "dia.gini_se_local_dia_spread": gini_figure_result(gini)}
+           "dia.gini_se_local_dia_spread": gini_figure_result(gini),
+           "ela.redundant_attention": redundant_attention_result(scores, stage=ELA_FIG2A_STAGE),
+           "dla.dynamic_attention": dynamic_attention_result(scores, stage=DLA_FIG2_STAGE),
+           "dia.correlated_attention_maps": correlation_figure_result(corrs)}
     if runs_dir is not None:
         from .diffusion_figures import load_diffusion_records
 
