@@ -323,12 +323,13 @@ def _cmd_table(argv: list[str]) -> int:
     if args.executor != "slurm" and args.pack != "1":
         raise ConfigError(f"--pack {args.pack} packs runs into SLURM jobs: add --executor slurm (locally, --jobs N "
                           f"runs N at a time)")
-    launch.check_data(table, plans, args.profile)
+    queued = launch.pretrained_jobs(plans) if args.executor == "slurm" else {}  # detection waits for these
+    launch.check_data(table, plans, args.profile, queued)
     if args.executor == "slurm":
         overrides = {k: getattr(args, k) for k in ("partition", "account", "gpus_per_node", "cpus_per_task", "mem_gb",
                                                    "timeout_min", "array_parallelism")}
         return launch.submit_slurm(table, args.profile, plans, sdir, launch.load_cluster(args.cluster), overrides,
-                                   selection=_selection(args), pack=args.pack)
+                                   selection=_selection(args), pack=args.pack, dependencies=queued)
     est = launch.estimate(plans, sdir.parent / "macs_cache.json")
     print(f"estimated cost: {_cost(est.total_h, est.device)} ({est.method})\n", flush=True)
     if args.jobs is not None and args.jobs < 1:
@@ -402,7 +403,7 @@ def _dry_run(table, plans, sdir, args) -> int:
     if table.not_run:
         print("not run: " + "; ".join(table.not_run))
     try:
-        launch.check_data(table, plans, args.profile)
+        launch.check_data(table, plans, args.profile, launch.pretrained_jobs(plans) if args.executor == "slurm" else {})
     except ConfigError as exc:
         print(f"warning: {exc}")
     if args.executor == "slurm":

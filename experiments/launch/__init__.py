@@ -21,6 +21,9 @@ Executors
            ``--pack K|auto`` puts K single-GPU runs into one array task (``PackedJob``: one
            process per run sharing the task's GPU; a requeue resumes them all; ``auto`` takes K
            from measured packing records, ``results/bench/*/packing.*.json``).
+           Detection rows whose ImageNet runs are still queued or running on SLURM (launched
+           by their ImageNet tables) are submitted behind those jobs (``--dependency
+           afterok``, cancelled if one fails); with no such job the launch refuses.
 
 Runs whose record is final (done or diverged) are never started again; slurm also skips
 runs whose last job is still queued or running. State (submission manifests, local logs,
@@ -33,7 +36,8 @@ Modules
 ``cost``    the cost estimate (measured epoch times in results/bench/, else FLOPs; packing
             from measured aggregate throughput)
 ``local``   the local and debug executors, their progress line and summary
-``slurm``   the slurm executor: ``TableJob``, ``PackedJob``, cluster profiles, job states, submission
+``slurm``   the slurm executor: ``TableJob``, ``PackedJob``, cluster profiles, job states, submission,
+            the jobs detection arrays wait for (``pretrained_jobs``)
 ``status``  per-run state from records and the launch's state files
 """
 from __future__ import annotations
@@ -41,11 +45,12 @@ from __future__ import annotations
 from .cost import Estimate, estimate
 from .local import run_debug, run_local
 from .plan import ROOT, check_data, check_pretrained, cli_args, default_data_root, prepare, state_dir
-from .slurm import TableJob, available_clusters, load_cluster, slurm_parameters, submit_slurm
+from .slurm import TableJob, available_clusters, load_cluster, pretrained_jobs, slurm_parameters, submit_slurm
 from .status import ACTIVE, FINAL, RunState, read_record, row_labels, table_status
 
 __all__ = [
     "ROOT", "prepare", "check_data", "check_pretrained", "estimate", "run_local", "run_debug", "submit_slurm", "table_status",
     "TableJob", "load_cluster", "slurm_parameters", "state_dir", "cli_args", "FINAL",
     "ACTIVE", "RunState", "read_record", "row_labels", "Estimate", "default_data_root", "available_clusters",
+    "pretrained_jobs",
 ]

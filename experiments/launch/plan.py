@@ -5,6 +5,7 @@ import dataclasses
 import json
 import os
 from pathlib import Path
+from typing import Mapping
 
 from models import ConfigError
 
@@ -81,10 +82,11 @@ def cli_args(cfg: RunConfig) -> list[str]:
     return args
 
 
-def check_pretrained(table: Table, plans: list[Planned]) -> None:
+def check_pretrained(table: Table, plans: list[Planned], queued: Mapping[str, str] | None = None) -> None:
     """One-line ConfigError when ImageNet runs that detection rows start from are not finished.
-    The launcher does not chain SLURM jobs (no afterok dependency on the ImageNet runs): the
-    ImageNet tables are launched first, this table when they are done (or --pretrained none)."""
+    ``queued``: ``run:<ImageNet run>`` -> the SLURM job that trains it (``slurm.pretrained_jobs``);
+    those are waited for (the detection arrays are submitted with an afterok dependency on
+    them), the others still refuse."""
     from ..detection.pretrained import resolve_pretrained
 
     missing: dict[str, ConfigError] = {}
@@ -94,17 +96,20 @@ def check_pretrained(table: Table, plans: list[Planned]) -> None:
                 resolve_pretrained(p.cfg)
             except ConfigError as exc:
                 missing[p.cfg.pretrained] = exc
+    missing = {k: e for k, e in missing.items() if k not in (queued or {})}
     if missing:
         first = next(iter(missing.values()))
-        raise ConfigError(f"{table.id}: {len(missing)} ImageNet run(s) that its detection rows start from are not "
-                          f"finished (this launcher does not queue detection jobs behind them: launch the ImageNet "
-                          f"tables first, then this one; or --pretrained none to train from scratch). First: {first}")
+        raise ConfigError(f"{table.id}: {len(missing)} ImageNet run(s) that its detection rows start from are neither "
+                          f"finished nor queued on SLURM (launch their ImageNet tables first: with --executor slurm "
+                          f"this table is then queued behind their jobs, afterok; or --pretrained none to train "
+                          f"from scratch). First: {first}")
 
 
-def check_data(table: Table, plans: list[Planned], profile: str) -> None:
+def check_data(table: Table, plans: list[Planned], profile: str, queued: Mapping[str, str] | None = None) -> None:
     """One-line ConfigError naming the missing dataset, where it is expected and how to get it
-    (each dataset's ``DatasetSpec.check_available``, once per dataset and root)."""
-    check_pretrained(table, plans)
+    (each dataset's ``DatasetSpec.check_available``, once per dataset and root); first the
+    ImageNet runs detection rows start from (``check_pretrained``, ``queued`` as there)."""
+    check_pretrained(table, plans, queued)
     for cfg in {(p.cfg.dataset, p.cfg.data_root): p.cfg for p in plans if p.cfg.detector}.values():
         from ..detection.train import detection_root  # the tree the run reads (the offline set made if absent)
 

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 import submitit
 
@@ -30,10 +30,10 @@ from ..config import RunConfig
 from ..tables import Planned, Table
 from .cost import choose_pack, pack_groups, pack_value, packing_records, shown_path
 from .plan import ROOT, cli_args
-from .status import ACTIVE, FINAL, append_jsonl, latest_jobs, now, read_record, state_word
+from .status import ACTIVE, FINAL, append_jsonl, latest_jobs, now, read_jsonl, read_record, state_word
 
 __all__ = ["PROFILES_DIR", "TableJob", "PackedJob", "available_clusters", "load_cluster", "slurm_parameters",
-           "slurm_states", "submit_slurm", "shape_pack"]
+           "slurm_states", "submit_slurm", "shape_pack", "pretrained_jobs"]
 
 PROFILES_DIR = ROOT / "slurm" / "profiles"
 
@@ -246,6 +246,29 @@ def slurm_states(job_ids: Iterable[str]) -> dict[str, str]:
     return states
 
 
+def pretrained_jobs(plans: list[Planned]) -> dict[str, str]:
+    """``run:<ImageNet run>`` -> the id of the queued or running SLURM job that trains it, for
+    the ImageNet runs the detection ``plans`` start from: the run's latest task in any table
+    launch under the runs' out_root (``<out_root>/_launch/*/slurm.jsonl``; the ImageNet run of
+    a detection row is the paper's ImageNet-table run, same hash). Runs with no live job are
+    left out."""
+    from ..tables.base import PRETRAINED_RUN
+
+    wanted = {p.cfg.pretrained for p in plans if p.cfg.detector and (p.cfg.pretrained or "").startswith(PRETRAINED_RUN)}
+    if not wanted:
+        return {}
+    tasks: dict[str, tuple[float, str]] = {}  # run -> (submission time, job id); the newest wins
+    for manifest in sorted({Path(p.cfg.out_root).resolve() for p in plans}):
+        for f in manifest.glob("_launch/*/slurm.jsonl"):
+            for sub in read_jsonl(f):
+                for t in sub.get("tasks", []):
+                    key = PRETRAINED_RUN + t["run"]
+                    if key in wanted and sub.get("time", "") >= tasks.get(key, ("", ""))[0]:
+                        tasks[key] = (sub.get("time", ""), t["job_id"])
+    live = slurm_states(job for _, job in tasks.values())
+    return {k: job for k, (_, job) in tasks.items() if state_word(live.get(job, "")) in ACTIVE}
+
+
 # --------------------------------------------------------------------------- submission
 def _snapshot(dest: Path) -> Path:
     """Copy the working tree (tracked + untracked-but-not-ignored files) to ``dest`` with
@@ -338,10 +361,16 @@ def check_world_size(shape: str, group: list[Planned], params: dict[str, Any]) -
 
 
 def _submit_array(table: Table, profile: str, shape: str, group: list[Planned], cluster: dict[str, Any],
-                  overrides: dict[str, Any], sdir: Path, code: Path, out, packing: tuple[int, str]) -> None:
+                  overrides: dict[str, Any], sdir: Path, code: Path, out, packing: tuple[int, str],
+                  dependencies: Mapping[str, str]) -> None:
     """One job array for the runs of one resource shape, ``packing[0]`` runs per array task,
-    noted in ``<sdir>/slurm.jsonl`` (one task line per run; packed runs share a job id)."""
+    noted in ``<sdir>/slurm.jsonl`` (one task line per run; packed runs share a job id). The
+    array waits (afterok) for the ``dependencies`` jobs of its runs' ``pretrained`` names."""
     params = slurm_parameters(cluster, shape, overrides)
+    waits = sorted({dependencies[p.cfg.pretrained] for p in group if p.cfg.pretrained in dependencies})
+    if waits:  # detection rows behind the ImageNet jobs they start from; cancelled if one of those fails
+        params = {**params, "slurm_dependency": "afterok:" + ":".join(waits),
+                  "slurm_additional_parameters": {"kill-on-invalid-dep": "yes"}}
     k = packing[0]
     cpus = int(params.get("cpus_per_task") or 1) // k
     cfgs = [dataclasses.replace(p.cfg, workers=max(0, min(cpus - 1, 16)) if profile == "full" else 0)
@@ -363,16 +392,23 @@ def _submit_array(table: Table, profile: str, shape: str, group: list[Planned], 
     append_jsonl(sdir / "slurm.jsonl", {"time": now(), "table": table.id, "profile": profile,
                                         "cluster": cluster.get("name"), "shape": shape, "array": array_id,
                                         "parameters": params, "pack": k, "snapshot": str(code), "tasks": tasks})
-    shown = ", ".join(f"{k}={v}" for k, v in params.items())
+    shown = ", ".join(f"{k}={v}" for k, v in params.items() if k not in ("slurm_dependency",
+                                                                          "slurm_additional_parameters"))
     packed = f"; {k} runs per task sharing its GPU, {len(jobs)} tasks ({packing[1]})" if k > 1 else ""
-    print(f"submitted job array {array_id}: {len(group)} runs ({shape} shape: {shown}{packed})", file=out)
+    after = f"; waits for ImageNet job(s) {', '.join(waits)} (afterok)" if waits else ""
+    print(f"submitted job array {array_id}: {len(group)} runs ({shape} shape: {shown}{packed}){after}", file=out)
 
 
 def submit_slurm(table: Table, profile: str, plans: list[Planned], sdir: Path, cluster: dict[str, Any],
-                 overrides: dict[str, Any], *, selection: Iterable[str] = (), out=None, pack: int | str = 1) -> int:
+                 overrides: dict[str, Any], *, selection: Iterable[str] = (), out=None, pack: int | str = 1,
+                 dependencies: Mapping[str, str] | None = None) -> int:
     """Submit the table's unfinished runs as job arrays (one per resource shape); return at once.
     ``selection``: the command-line options that chose the runs, repeated in the status command.
-    ``pack``: runs per array task sharing one GPU, or 'auto' (``shape_pack``)."""
+    ``pack``: runs per array task sharing one GPU, or 'auto' (``shape_pack``). ``dependencies``:
+    ``run:<ImageNet run>`` -> its queued job (``pretrained_jobs``): an array with detection runs
+    that start from one waits for it (``--dependency afterok:...``, ``--kill-on-invalid-dep yes``:
+    when an ImageNet job fails, the detection jobs behind it are cancelled instead of pending
+    forever; relaunching then resubmits them)."""
     out = sys.stdout if out is None else out
     if not shutil.which("sbatch"):
         raise ConfigError("--executor slurm needs SLURM's sbatch on PATH: run this on the cluster's login node")
@@ -395,7 +431,8 @@ def submit_slurm(table: Table, profile: str, plans: list[Planned], sdir: Path, c
     print(f"code snapshot: {code}", file=out)
     with _submission_env(code):
         for shape, group in shapes.items():
-            _submit_array(table, profile, shape, group, cluster, overrides, sdir, code, out, packs[shape])
+            _submit_array(table, profile, shape, group, cluster, overrides, sdir, code, out, packs[shape],
+                          dependencies or {})
     status = f"./reproduce.sh status {table.id} --profile {profile}" + "".join(f" {a}" for a in selection)
     print(f"\nwatch:   {status}\n         squeue -u $USER\n         logs in {sdir / 'submitit'}/<job id>/"
           f"\ncollect: {status} --csv {table.id}-{profile}.csv  (one line per run: state, final and best "
