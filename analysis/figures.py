@@ -406,16 +406,11 @@ def pick_run(runs: pd.DataFrame | None, model: str, *, variant: str = "", depth:
     return c.assign(_score=score).sort_values(["_score", "seed", "run_name"]).iloc[0].to_dict()
 
 
-def _load(run: dict, data_root: str | None, n: int):
-    from .probes import load_run_model, sample_batch
+def _from_runs(runs, models, variant, depth, dataset, data_root, n, name, **kwargs):
+    """{label: the read-out ``name`` (``probes.run_readout``, with ``kwargs``)} for the models
+    that have a checkpoint; notes on the others."""
+    from .probes import run_readout
 
-    model, _ = load_run_model(run["run_dir"])
-    x, y = sample_batch(run["dataset"], data_root, n)
-    return model, x, y
-
-
-def _from_runs(runs, models, variant, depth, dataset, data_root, n, measure):
-    """{label: measure(model, x, y)} for the models that have a checkpoint; notes on the others."""
     out, notes, smoke = {}, [], False
     for m in models:
         run = pick_run(runs, m, variant=variant, depth=depth, dataset=dataset)
@@ -423,9 +418,8 @@ def _from_runs(runs, models, variant, depth, dataset, data_root, n, measure):
             notes.append(f"{_label(m)}: not yet run")
             continue
         try:
-            model, x, y = _load(run, data_root, n)
             label = f"{_label(m)}-{run['depth']}" + (" (smoke)" if run["smoke"] else "")
-            out[label] = measure(model, x, y)
+            out[label] = run_readout(run["run_dir"], run["dataset"], data_root, n, name, **kwargs)
             smoke |= bool(run["smoke"])
         except Exception as exc:  # data not on this machine, a checkpoint of another code version
             notes.append(f"{_label(m)}: {type(exc).__name__}: {exc}"[:160])
@@ -442,10 +436,7 @@ def layer_attention_from_runs(runs: pd.DataFrame | None, *, models: Sequence[str
                               depth: int = 56, dataset: str = "cifar100", data_root: str | None = "data",
                               n: int = 64, stage: int | None = None, title: str = "") -> plt.Figure:
     """ELA Fig. 2(a) / DLA Fig. 2 from the runs' trained checkpoints."""
-    from .probes import layer_attention_scores
-
-    got, notes, smoke = _from_runs(runs, models, "", depth, dataset, data_root, n,
-                                   lambda m, x, y: layer_attention_scores(m, x))
+    got, notes, smoke = _from_runs(runs, models, "", depth, dataset, data_root, n, "layer_attention_scores")
     return _note(layer_attention(got, stage=stage, title=title, smoke=smoke), notes)
 
 
@@ -453,9 +444,7 @@ def correlations_from_runs(runs: pd.DataFrame | None, *, models: Sequence[str] =
                            dataset: str = "cifar100", data_root: str | None = "data", n: int = 64,
                            title: str = "") -> plt.Figure:
     """DIA Fig. 2 from the runs' trained SE / ECA checkpoints."""
-    from .probes import attention_correlations as corr
-
-    got, notes, smoke = _from_runs(runs, models, "", depth, dataset, data_root, n, lambda m, x, y: corr(m, x))
+    got, notes, smoke = _from_runs(runs, models, "", depth, dataset, data_root, n, "attention_correlations")
     return _note(attention_correlations(got, title=title, smoke=smoke), notes)
 
 
@@ -463,10 +452,8 @@ def gini_from_runs(runs: pd.DataFrame | None, *, models: Sequence[str] = ("dia",
                    dataset: str = "cifar100", data_root: str | None = "data", n: int = 64,
                    n_estimators: int = 50, title: str = "") -> plt.Figure:
     """DIA Fig. 11 from the runs' trained DIA-LSTM (and SE, for contrast) checkpoints."""
-    from .probes import gini_importance as gini
-
-    got, notes, smoke = _from_runs(runs, models, "", depth, dataset, data_root, n,
-                                   lambda m, x, y: gini(m, x, n_estimators=n_estimators))
+    got, notes, smoke = _from_runs(runs, models, "", depth, dataset, data_root, n, "gini_importance",
+                                   n_estimators=n_estimators)
     return _note(gini_importance(got, title=title, smoke=smoke), notes)
 
 
@@ -474,9 +461,7 @@ def gradients_from_runs(runs: pd.DataFrame | None, *, models: Sequence[str] = ("
                         variant: str = "no_skip", depth: int = 56, dataset: str = "cifar100",
                         data_root: str | None = "data", n: int = 64, title: str = "") -> plt.Figure:
     """DIA Fig. 13 from the runs' trained checkpoints without skip connections."""
-    from .probes import stage_gradients as grads
-
-    got, notes, smoke = _from_runs(runs, models, variant, depth, dataset, data_root, n, grads)
+    got, notes, smoke = _from_runs(runs, models, variant, depth, dataset, data_root, n, "stage_gradients")
     return _note(stage_gradients(got, title=title, smoke=smoke), notes)
 
 
@@ -498,20 +483,18 @@ def figure_claim_evidence(runs: pd.DataFrame | None, *, data_root: str | None = 
 
     from .claims import (correlation_figure_result, dynamic_attention_result, fid_figure_results,
                          gini_figure_result, gradient_figure_result, redundant_attention_result)
-    from .probes import attention_correlations, gini_importance, layer_attention_scores, stage_gradients
-
-    def per_model(models, variant, depth, measure):
+    def per_model(models, variant, depth, name):
         got = {}
         for m in models:
-            one, _, _ = _from_runs(runs, (m,), variant, depth, "cifar100", data_root, n, measure)
+            one, _, _ = _from_runs(runs, (m,), variant, depth, "cifar100", data_root, n, name)
             if one:
                 got[m] = list(one.values())
         return got
 
-    grads = per_model(("dia", "resnet"), "no_skip", 56, stage_gradients)
-    gini = per_model(("dia", "se"), "", 164, lambda model, x, y: gini_importance(model, x))
-    scores = per_model(("mrla_b", "dla_b"), "", 56, lambda model, x, y: layer_attention_scores(model, x))
-    corrs = per_model(("se", "eca"), "", 164, lambda model, x, y: attention_correlations(model, x))
+    grads = per_model(("dia", "resnet"), "no_skip", 56, "stage_gradients")
+    gini = per_model(("dia", "se"), "", 164, "gini_importance")
+    scores = per_model(("mrla_b", "dla_b"), "", 56, "layer_attention_scores")
+    corrs = per_model(("se", "eca"), "", 164, "attention_correlations")
     out = {"dia.gradients_without_skip": gradient_figure_result(grads),
            "dia.gini_se_local_dia_spread": gini_figure_result(gini),
            "ela.redundant_attention": redundant_attention_result(scores, stage=ELA_FIG2A_STAGE),

@@ -15,6 +15,7 @@ Every function takes a model (``torch.nn.Module`` from ``models.create_model`` o
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ import torch
 import torch.nn as nn
 
 __all__ = ["load_run_model", "sample_batch", "readout", "layer_attention_scores", "channel_maps",
-           "attention_correlations", "stage_gradients", "gini_importance"]
+           "attention_correlations", "stage_gradients", "gini_importance", "run_readout"]
 
 
 # --------------------------------------------------------------------------- inputs
@@ -223,3 +224,33 @@ def gini_importance(model: nn.Module, x: torch.Tensor, *, stages: list[int] | No
             m[t, :t] = rf.feature_importances_
         out[s] = m
     return out
+
+
+# --------------------------------------------------------------------------- a run's read-outs
+#: the read-outs ``run_readout`` takes by name; stage_gradients also takes the labels
+READOUTS = {"layer_attention_scores": layer_attention_scores, "attention_correlations": attention_correlations,
+            "stage_gradients": stage_gradients, "gini_importance": gini_importance}
+_MEMO: dict[tuple, Any] = {}
+
+
+def run_readout(run_dir: str | Path, dataset: str, data_root: str | Path | None, n: int, name: str, **kwargs) -> Any:
+    """The read-out ``name`` (a key of ``READOUTS``, called with ``kwargs``) of a run's trained
+    checkpoint on the fixed batch of ``n`` test images of ``dataset`` (``sample_batch``).
+
+    Memoised in this process per (checkpoint file and its modification time, dataset,
+    data_root, n, name, the arguments with their defaults filled in): the report draws a
+    figure and evaluates the figure's claim from the same read-out, computed once. The value
+    is shared: callers do not modify it."""
+    fn = READOUTS[name]
+    args = inspect.signature(fn).bind_partial(**kwargs)
+    args.apply_defaults()
+    ckpt = Path(run_dir) / "checkpoint.pt"
+    if not ckpt.is_file():
+        raise FileNotFoundError(f"no checkpoint.pt in {run_dir}")
+    key = (str(ckpt.resolve()), ckpt.stat().st_mtime_ns, dataset, str(data_root), n, name,
+           tuple(sorted((k, repr(v)) for k, v in args.arguments.items())))
+    if key not in _MEMO:
+        model, _ = load_run_model(run_dir)
+        x, y = sample_batch(dataset, data_root, n)
+        _MEMO[key] = fn(model, x, y, **kwargs) if name == "stage_gradients" else fn(model, x, **kwargs)
+    return _MEMO[key]

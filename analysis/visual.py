@@ -251,7 +251,7 @@ def _note(fig: plt.Figure, notes: list[str]) -> plt.Figure:
 # --------------------------------------------------------------------------- the figures
 def _layer_attention(table_id: str, runs, data_root, n, **_) -> tuple[plt.Figure, dict]:
     """ELA Fig. 2(a), DLA Fig. 2: layer-attention heatmaps of the module's STAGE, one per row."""
-    from .probes import layer_attention_scores
+    from .probes import run_readout
 
     stage = importlib.import_module(f"experiments.tables.{table_id.replace('.', '_')}").STAGE
     table = get_table(table_id)
@@ -261,8 +261,7 @@ def _layer_attention(table_id: str, runs, data_root, n, **_) -> tuple[plt.Figure
             notes.append(_missing(table_id, row))
             continue
         try:
-            model, x, _ = _load(run, data_root, n)
-            scores = layer_attention_scores(model, x)
+            scores = run_readout(run["run_dir"], run["dataset"], data_root, n, "layer_attention_scores")
         except Exception as exc:  # data not on this machine, a checkpoint of another code version
             notes.append(f"{row.label}: {type(exc).__name__}: {exc}"[:200])
             continue
@@ -278,7 +277,7 @@ def _layer_attention(table_id: str, runs, data_root, n, **_) -> tuple[plt.Figure
 
 def _gini(table_id: str, runs, data_root, n, n_estimators: int = 50, **_) -> tuple[plt.Figure, dict]:
     """DIA Fig. 11: per model and stage, the Gini importance matrix (row t sums to 1 over n < t)."""
-    from .probes import gini_importance
+    from .probes import run_readout
 
     table = get_table(table_id)
     got, notes, smoke = {}, [], False
@@ -287,8 +286,8 @@ def _gini(table_id: str, runs, data_root, n, n_estimators: int = 50, **_) -> tup
             notes.append(_missing(table_id, row))
             continue
         try:
-            model, x, _ = _load(run, data_root, n)
-            got[_run_label(run)] = gini_importance(model, x, n_estimators=n_estimators)
+            got[_run_label(run)] = run_readout(run["run_dir"], run["dataset"], data_root, n, "gini_importance",
+                                               n_estimators=n_estimators)
             smoke |= bool(run["smoke"])
         except Exception as exc:
             notes.append(f"{row.label}: {type(exc).__name__}: {exc}"[:200])
@@ -302,44 +301,50 @@ def _predicted(model: nn.Module, x: torch.Tensor) -> tuple[np.ndarray, np.ndarra
     return p.argmax(-1).cpu().numpy(), p.cpu().numpy()
 
 
-def _ela_fig3(table_id: str, runs, data_root, n, *, stage: int | None = None, first_block: int | None = None,
-              layers: int | None = None, **_) -> tuple[plt.Figure, dict]:
-    """ELA Fig. 3: Score-CAM of consecutive layers of one stage, KL(F_{t-1}, F_t) under each."""
-    from experiments.tables import ela_fig3 as mod
-
-    table = get_table(table_id)
-    stage = mod.STAGE if stage is None else stage
-    first = mod.FIRST_BLOCK if first_block is None else first_block
-    count = mod.LAYERS if layers is None else layers
+def _one_run_cams(table_id: str, runs, data_root, n, body) -> tuple[plt.Figure, dict]:
+    """ELA Figs. 3 and 5: the Score-CAM grid of the figure's one run. ``body(model, x, run,
+    notes)`` -> (images, rows, data) of ``_cam_grid``; a missing run or a failure is a note."""
     ((row, run),) = figure_runs(table_id, runs)
-    notes, rows, images, data = [], [], [], {}
-    smoke = bool(run and run["smoke"])
+    notes, images, rows, data = [], [], [], {}
     if run is None:
         notes.append(_missing(table_id, row))
     else:
         try:
             model, x, _ = _load(run, data_root, n)
-            s = min(stage, len(model.stages) - 1)
-            nblocks = len(model.stages[s].blocks)
-            first_b = min(max(1, first), nblocks - 1)
-            blocks = list(range(first_b, min(nblocks, first_b + count)))
-            if s != stage or len(blocks) < count:
-                notes.append(f"{_run_label(run)}: stage {s + 1}, blocks {blocks[0] + 1}-{blocks[-1] + 1} drawn "
-                             f"(the run's network has {nblocks} blocks there)")
-            pred, _ = _predicted(model, x)
-            kl = attention_kl(model, x, s)
-            maps = np.stack([cam_maps(model, x, block_layer(model, s, b), pred, method="scorecam") for b in blocks], 1)
-            images = [_display(img) for img in x]
-            for i in range(len(x)):
-                rows.append((f"image {i + 1}", [(f"F{b + 1} (stage {s + 1})", maps[i, j],
-                                                 f"KL {kl[b]:.3g}" if b in kl else "KL —")
-                                                for j, b in enumerate(blocks)]))
-            data = {"maps": maps, "kl": kl, "blocks": blocks, "stage": s, "run": run["run_name"],
-                    "input_shape": tuple(x.shape)}
-        except Exception as exc:
+            images, rows, data = body(model, x, run, notes)
+        except Exception as exc:  # data not on this machine, a checkpoint of another code version
             notes.append(f"{row.label}: {type(exc).__name__}: {exc}"[:200])
-    title = table.title + (f" — {_run_label(run)}" if run else "")
-    return _cam_grid(images, rows, title=title, smoke=smoke, notes=notes), data
+    title = get_table(table_id).title + (f" — {_run_label(run)}" if run else "")
+    return _cam_grid(images, rows, title=title, smoke=bool(run and run["smoke"]), notes=notes), data
+
+
+def _ela_fig3(table_id: str, runs, data_root, n, *, stage: int | None = None, first_block: int | None = None,
+              layers: int | None = None, **_) -> tuple[plt.Figure, dict]:
+    """ELA Fig. 3: Score-CAM of consecutive layers of one stage, KL(F_{t-1}, F_t) under each."""
+    from experiments.tables import ela_fig3 as mod
+
+    stage = mod.STAGE if stage is None else stage
+    first = mod.FIRST_BLOCK if first_block is None else first_block
+    count = mod.LAYERS if layers is None else layers
+
+    def body(model, x, run, notes):
+        s = min(stage, len(model.stages) - 1)
+        nblocks = len(model.stages[s].blocks)
+        first_b = min(max(1, first), nblocks - 1)
+        blocks = list(range(first_b, min(nblocks, first_b + count)))
+        if s != stage or len(blocks) < count:
+            notes.append(f"{_run_label(run)}: stage {s + 1}, blocks {blocks[0] + 1}-{blocks[-1] + 1} drawn "
+                         f"(the run's network has {nblocks} blocks there)")
+        pred, _ = _predicted(model, x)
+        kl = attention_kl(model, x, s)
+        maps = np.stack([cam_maps(model, x, block_layer(model, s, b), pred, method="scorecam") for b in blocks], 1)
+        rows = [(f"image {i + 1}", [(f"F{b + 1} (stage {s + 1})", maps[i, j], f"KL {kl[b]:.3g}" if b in kl else "KL —")
+                                    for j, b in enumerate(blocks)]) for i in range(len(x))]
+        data = {"maps": maps, "kl": kl, "blocks": blocks, "stage": s, "run": run["run_name"],
+                "input_shape": tuple(x.shape)}
+        return [_display(img) for img in x], rows, data
+
+    return _one_run_cams(table_id, runs, data_root, n, body)
 
 
 def pruned_pairs(names: Sequence[str], pairs: int) -> list[tuple[int, int]]:
@@ -359,45 +364,37 @@ def _ela_fig5(table_id: str, runs, data_root, n, *, pairs: int | None = None, **
     from experiments.tables import ela_fig5 as mod
     from models.ela import ela_layers
 
-    table = get_table(table_id)
     pairs = mod.PAIRS if pairs is None else pairs
-    ((row, run),) = figure_runs(table_id, runs)
-    notes, rows, images, data = [], [], [], {}
-    smoke = bool(run and run["smoke"])
-    if run is None:
-        notes.append(_missing(table_id, row))
-    else:
+
+    def body(model, x, run, notes):
+        layers = ela_layers(model)
+        chosen = pruned_pairs([k for k, v in layers.items() if v.pruned], pairs)
+        if not chosen:
+            notes.append(f"{_run_label(run)} pruned no attention layer: nothing to compare")
+            return [], [], {}
+        pred, _ = _predicted(model, x)
+        after = np.stack([cam_maps(model, x, block_layer(model, s, b), pred, method="scorecam")
+                          for s, b in chosen], 1)
+        was = {k: v.pruned for k, v in layers.items()}
         try:
-            model, x, _ = _load(run, data_root, n)
-            layers = ela_layers(model)
-            chosen = pruned_pairs([k for k, v in layers.items() if v.pruned], pairs)
-            if not chosen:
-                notes.append(f"{_run_label(run)} pruned no attention layer: nothing to compare")
-            else:
-                pred, _ = _predicted(model, x)
-                after = np.stack([cam_maps(model, x, block_layer(model, s, b), pred, method="scorecam")
-                                  for s, b in chosen], 1)
-                was = {k: v.pruned for k, v in layers.items()}
-                try:
-                    for v in layers.values():
-                        v.pruned = False
-                    before = np.stack([cam_maps(model, x, block_layer(model, s, b), pred, method="scorecam")
-                                       for s, b in chosen], 1)
-                finally:
-                    for k, v in layers.items():
-                        v.pruned = was[k]
-                images = [img for img in (_display(t) for t in x) for _ in (0, 1)]
-                for i in range(len(x)):
-                    for tag, maps in (("before", before), ("after", after)):
-                        rows.append((f"image {i + 1}, {tag}",
-                                     [(f"stage {s + 1}, layer {b + 1}" if tag == "before" and i == 0 else "",
-                                       maps[i, j], tag) for j, (s, b) in enumerate(chosen)]))
-                data = {"before": before, "after": after, "layers": chosen, "run": run["run_name"],
-                        "input_shape": tuple(x.shape)}
-        except Exception as exc:
-            notes.append(f"{row.label}: {type(exc).__name__}: {exc}"[:200])
-    title = table.title + (f" — {_run_label(run)}" if run else "")
-    return _cam_grid(images, rows, title=title, smoke=smoke, notes=notes), data
+            for v in layers.values():
+                v.pruned = False
+            before = np.stack([cam_maps(model, x, block_layer(model, s, b), pred, method="scorecam")
+                               for s, b in chosen], 1)
+        finally:
+            for k, v in layers.items():
+                v.pruned = was[k]
+        rows = []
+        for i in range(len(x)):
+            for tag, maps in (("before", before), ("after", after)):
+                rows.append((f"image {i + 1}, {tag}",
+                             [(f"stage {s + 1}, layer {b + 1}" if tag == "before" and i == 0 else "",
+                               maps[i, j], tag) for j, (s, b) in enumerate(chosen)]))
+        data = {"before": before, "after": after, "layers": chosen, "run": run["run_name"],
+                "input_shape": tuple(x.shape)}
+        return [img for img in (_display(t) for t in x) for _ in (0, 1)], rows, data
+
+    return _one_run_cams(table_id, runs, data_root, n, body)
 
 
 def _dia_fig9(table_id: str, runs, data_root, n, **_) -> tuple[plt.Figure, dict]:

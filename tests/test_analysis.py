@@ -415,6 +415,35 @@ def test_model_probes_on_a_smoke_checkpoint(smoke_runs, one_thread):
     assert sorted(grads["stage"].unique()) == [1, 2, 3] and (grads["abs_grad"] >= 0).all()
 
 
+def test_run_readout_is_computed_once_per_checkpoint_and_arguments(smoke_runs, one_thread, monkeypatch):
+    """The report draws a figure and evaluates its claim from one read-out: the second call with
+    the same arguments (defaults filled in) loads nothing; other arguments or a rewritten
+    checkpoint compute again, and the value equals the direct read-out."""
+    import os
+
+    import numpy as np
+
+    from analysis import probes
+
+    dia = load_records(smoke_runs).query("model == 'dia_resnet20' and variant == ''").iloc[0]
+    loads = []
+    real = probes.load_run_model
+    monkeypatch.setattr(probes, "load_run_model", lambda *a, **k: loads.append(a) or real(*a, **k))
+    one = probes.run_readout(dia["run_dir"], "fake", None, 8, "gini_importance", n_estimators=5)
+    again = probes.run_readout(dia["run_dir"], "fake", None, 8, "gini_importance", n_estimators=5, seed=0)
+    assert again is one and len(loads) == 1
+    model, _ = real(dia["run_dir"])
+    direct = probes.gini_importance(model, probes.sample_batch("fake", None, 8)[0], n_estimators=5)
+    assert all(np.array_equal(one[s], direct[s], equal_nan=True) for s in direct)
+    probes.run_readout(dia["run_dir"], "fake", None, 8, "gini_importance", n_estimators=6)
+    assert len(loads) == 2
+    ckpt = Path(dia["run_dir"]) / "checkpoint.pt"
+    st = ckpt.stat()
+    os.utime(ckpt, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    probes.run_readout(dia["run_dir"], "fake", None, 8, "gini_importance", n_estimators=5)
+    assert len(loads) == 3
+
+
 def test_per_class_accuracy_fills_dia_table11(tmp_path):
     """DIA Table XI's acc_pneumonia / acc_normal come from the records' per-class accuracies,
     matched by class-folder name (label order NORMAL, PNEUMONIA); acc_all is top-1."""
