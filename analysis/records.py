@@ -170,6 +170,11 @@ def paper_keys(config: Mapping[str, Any]) -> dict[str, Any]:
         "no_augment": config.get("augment", True) is False,
     }
     nondefault = {f for f in _FLAGS if tokens[f]}
+    if config.get("scale") == "smoke":
+        # the smoke scale trains CIFAR-style rows without augmentation (experiments.recipes.
+        # SMOKE_LEARNING): a setting of the scale like its dataset, not the papers' no_augment
+        # variant; such a run counts for a row and for its no_augment twin (DIA Table XVII) alike
+        nondefault.discard("no_augment")
     if config.get("detector"):  # a detection run: the detector is the papers' variant (detector=faster_rcnn)
         tokens["detector"] = str(config["detector"])
         nondefault.add("detector")

@@ -155,3 +155,31 @@ def test_the_results_from_the_probes_of_real_networks():
     got = correlation_figure_result(corrs)
     assert got["result"] in (N1_AGREES, N1_DISAGREES)
     assert f"se stage 1: {corrs['se'][0].query('stage == 0')['r'].mean():.3f}" in got["detail"]
+
+
+def test_smoke_checkpoints_give_no_verdict_but_keep_their_numbers(monkeypatch):
+    """The report's figure claims from smoke checkpoints: "not yet run" like the accuracy claims'
+    smoke runs, the read-out's numbers kept in the detail; full-scale checkpoints give the result."""
+    import analysis.figures as F
+
+    made = {"layer_attention_scores": {"mrla_b": {1: FOCUSED, 2: FOCUSED}, "dla_b": {1: SPREAD, 2: SPREAD}},
+            "attention_correlations": {"se": corr_frame({0: 0.9}), "eca": corr_frame({0: 0.9})}}
+
+    def fake(smoke):
+        def from_runs(runs, models, variant, depth, dataset, data_root, n, name, **kwargs):
+            (m,) = models
+            got = made.get(name, {}).get(m)
+            return ({f"{m}-{depth}": got} if got is not None else {}), [], smoke
+        return from_runs
+
+    monkeypatch.setattr(F, "_from_runs", fake(True))
+    smoke = F.figure_claim_evidence(None)
+    monkeypatch.setattr(F, "_from_runs", fake(False))
+    full = F.figure_claim_evidence(None)
+    for claim in ("ela.redundant_attention", "dla.dynamic_attention", "dia.correlated_attention_maps"):
+        assert full[claim]["result"] == N1_AGREES
+        assert smoke[claim] == {"result": "not yet run",
+                                "detail": f"smoke runs only (not comparable): {full[claim]['detail']}"}
+    # no read-out at all: the reason is kept, not turned into a smoke note
+    assert smoke["dia.gini_se_local_dia_spread"] == {"result": "not yet run",
+                                                     "detail": "needs Gini matrices of dia and se"}

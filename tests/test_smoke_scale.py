@@ -120,6 +120,30 @@ def test_rows_differing_only_in_augmentation_share_a_learning_scale_smoke_run():
         assert r.config("smoke", 0).run_name == with_aug.config("smoke", 0).run_name
 
 
+def test_the_analysis_reads_a_smoke_run_without_augmentation_as_the_plain_row():
+    """The learning scale's missing augmentation is a setting of the scale: the analysis names
+    a smoke run's variant '' (it counts for the plain row, whose figures and figure claims pick
+    runs by variant, and for its no_augment twin), and a full run without augmentation
+    'no_augment' (found on 9b32f5c: every figure claim said 'not yet run' on smoke runs)."""
+    from analysis.figures import pick_run
+    from analysis.records import matches, paper_keys
+
+    import pandas as pd
+
+    (row,) = [r for r in get_table("dla.fig2").rows if r.family == "mrla_b"]
+    smoke, full = row.config("smoke", 0), row.config("full", 0)
+    assert smoke.augment is False and full.augment is True
+    keys = paper_keys(smoke.to_dict())
+    assert keys["variant"] == "" and keys["tokens"]["no_augment"] is True
+    assert paper_keys({**full.to_dict(), "augment": False})["variant"] == "no_augment"
+    run = {**keys, "dataset": smoke.dataset, "smoke": True}
+    plain = {"model": "mrla_b", "backbone": keys["backbone"], "depth": 56, "dataset": "cifar100"}
+    assert matches({**plain, "variant": ""}, run) and matches({**plain, "variant": "no_augment"}, run)
+    runs = pd.DataFrame([{**run, "run_name": smoke.run_name, "status": "done", "has_checkpoint": True,
+                          "seed": 0}])
+    assert pick_run(runs, "mrla_b", depth=56, dataset="cifar100")["run_name"] == smoke.run_name
+
+
 def test_smoke_table_benchmark_record_from_known_records(tmp_path):
     """The benchmark record of a smoke launch, rebuilt from hand-made records: range and the
     ResNet-20 / deeper split; runs without a record are 'missing'."""
