@@ -7,7 +7,10 @@ and notebooks' fixture, and a quick demo on a machine without the papers' datase
 Each run is an ordinary ``experiments.run`` run at the smoke scale (records labelled
 smoke) on torchvision's FakeData: a few steps of ResNet-20 variants (plain, SE, DIA-LSTM,
 MRLA-B, MRLA-L, DLA-B, ELA with its pruning windows) and three without skip connections
-(DIA Fig. 14). Relaunching finds the finished runs and returns at once.
+(DIA Fig. 14). Their configs carry the settings a table's smoke run of a CIFAR-style row
+carries (``experiments.recipes.SMOKE_LEARNING``: no augmentation, the scaled residual
+start), so the analyses see what they see on ``./reproduce.sh <table> --profile smoke``
+runs. Relaunching finds the finished runs and returns at once.
 """
 from __future__ import annotations
 
@@ -48,6 +51,7 @@ def make_smoke_runs(out_root: str | Path, *, specs: Sequence[dict[str, Any]] = S
     import torch
 
     from .config import RunConfig
+    from .recipes import SMOKE_LEARNING
     from .run import RECORD, run
 
     before = torch.get_num_threads()
@@ -57,6 +61,7 @@ def make_smoke_runs(out_root: str | Path, *, specs: Sequence[dict[str, Any]] = S
     try:
         for spec in specs:
             fields = {"dataset": dataset, "data_root": data_root, "scale": "smoke", "epochs": epochs,
+                      "augment": SMOKE_LEARNING.augment, "residual_init": SMOKE_LEARNING.residual_init,
                       "train_subset": train_subset, "test_subset": test_subset, "batch_size": batch_size,
                       "out_root": str(out_root), "workers": 0, "progress": False, "device": "cpu", **spec}
             cfg = RunConfig(**fields)
