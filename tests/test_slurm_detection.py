@@ -10,7 +10,8 @@ import subprocess
 
 import pytest
 
-from experiments.launch import check_pretrained, load_cluster, pretrained_jobs, prepare, state_dir, submit_slurm
+from experiments.launch import (check_pretrained, load_cluster, pretrained_jobs, prepare, state_dir, submit_slurm,
+                                table_status)
 from experiments.launch.slurm import slurm_states
 from experiments.launch.status import append_jsonl, now, read_jsonl
 from experiments.tables import get_table
@@ -54,6 +55,8 @@ def test_detection_array_waits_for_the_queued_imagenet_job_and_is_cancelled_when
         detection = sub["tasks"][0]["job_id"]
         info = subprocess.run(["scontrol", "show", "job", detection], capture_output=True, text=True).stdout
         assert f"Dependency=afterok:{imagenet}" in info and "JobState=PENDING" in info, info
+        (state,) = table_status(plans, sdir)
+        assert (state.state, state.detail) == ("queued", f"after ImageNet job {imagenet} (afterok)")
 
         subprocess.check_call(["scancel", imagenet])  # the ImageNet run fails
         wait_for(lambda: slurm_states([detection]).get(detection, "").startswith("CANCELLED"), 180,

@@ -388,7 +388,9 @@ def _submit_array(table: Table, profile: str, shape: str, group: list[Planned], 
     for job, chunk in zip(jobs, chunks):
         paths = job.paths
         tasks += [{"run": group[i].cfg.run_name, "job_id": job.job_id, "stdout": str(paths.stdout),
-                   "stderr": str(paths.stderr), "run_dir": str(group[i].cfg.run_dir)} for i in chunk]
+                   "stderr": str(paths.stderr), "run_dir": str(group[i].cfg.run_dir),
+                   **({"after": dependencies[group[i].cfg.pretrained]} if group[i].cfg.pretrained in dependencies
+                      else {})} for i in chunk]
     append_jsonl(sdir / "slurm.jsonl", {"time": now(), "table": table.id, "profile": profile,
                                         "cluster": cluster.get("name"), "shape": shape, "array": array_id,
                                         "parameters": params, "pack": k, "snapshot": str(code), "tasks": tasks})

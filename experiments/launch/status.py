@@ -117,7 +117,8 @@ def _run_state(p: Planned, job: dict | None, live: dict[str, str], loc: dict | N
     if job:
         state = state_word(live.get(job["job_id"], ""))
         if state == "PENDING":
-            return RunState(p, "queued", progress, job["job_id"], record=rec)
+            after = f"after ImageNet job {job['after']} (afterok)" if job.get("after") else ""
+            return RunState(p, "queued", ", ".join(filter(None, (progress, after))), job["job_id"], record=rec)
         if state in ACTIVE:
             return RunState(p, "running", progress, job["job_id"], record=rec)
         if state:
