@@ -336,9 +336,9 @@ def attention_correlations(corr: Mapping[str, pd.DataFrame], *, title: str = "",
             row[-1].set_title(f"{name}: r over samples and block pairs", fontsize=8)
         else:
             _empty(row[-1])
-    fig.suptitle(title or "Pearson correlation of attention maps across blocks", y=0.99 if not smoke else 0.95)
+    fig.suptitle(title or "Pearson correlation of attention maps across blocks", y=0.99)
     _banner(fig, smoke)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))  # room for the title above the panels
     return fig
 
 
