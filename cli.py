@@ -305,6 +305,14 @@ def _cmd_diffusion_table(table_id: str, args) -> int:
     return rc
 
 
+def _queued_pretraining(args, plans) -> dict[str, str]:
+    """The SLURM jobs still training the ImageNet runs that detection rows start from, which a
+    slurm launch queues them behind (``launch.pretrained_jobs``); none for the other executors."""
+    from experiments import launch
+
+    return launch.pretrained_jobs(plans) if args.executor == "slurm" else {}
+
+
 def _cmd_table(argv: list[str]) -> int:
     from experiments import launch
     from experiments.diffusion_run import FIG8
@@ -323,7 +331,7 @@ def _cmd_table(argv: list[str]) -> int:
     if args.executor != "slurm" and args.pack != "1":
         raise ConfigError(f"--pack {args.pack} packs runs into SLURM jobs: add --executor slurm (locally, --jobs N "
                           f"runs N at a time)")
-    queued = launch.pretrained_jobs(plans) if args.executor == "slurm" else {}  # detection waits for these
+    queued = _queued_pretraining(args, plans)
     launch.check_data(table, plans, args.profile, queued)
     if args.executor == "slurm":
         overrides = {k: getattr(args, k) for k in ("partition", "account", "gpus_per_node", "cpus_per_task", "mem_gb",
@@ -403,7 +411,7 @@ def _dry_run(table, plans, sdir, args) -> int:
     if table.not_run:
         print("not run: " + "; ".join(table.not_run))
     try:
-        launch.check_data(table, plans, args.profile, launch.pretrained_jobs(plans) if args.executor == "slurm" else {})
+        launch.check_data(table, plans, args.profile, _queued_pretraining(args, plans))
     except ConfigError as exc:
         print(f"warning: {exc}")
     if args.executor == "slurm":

@@ -33,7 +33,8 @@ EXECUTION_FIELDS = frozenset({
 })
 #: identity fields that enter the hash only when set away from this default
 HASHED_WHEN_SET = {"amp": False, "detector": None, "pretrained": None, "residual_init": None}
-#: ``residual_init`` values (``models.backbone.RESIDUAL_INITS``; None = the model's own initialisation)
+#: ``residual_init`` values ('scaled': ``models.backbone.scale_residual_init_``; None = the model's own
+#: initialisation)
 RESIDUAL_INITS = ("scaled",)
 #: detectors a run can train (``models.detection.KINDS``; the run is then a detection run:
 #: ``model`` names the backbone, ``model_kwargs`` holds ``create_detector`` overrides)

@@ -242,11 +242,12 @@ class SmokeScale:
     1,000 test images (1 image = 0.1 points), batch 32 at the recipe's learning rate scaled
     linearly with the batch (0.1 x 32 / 128 = 0.025 for the CIFAR recipe; Goyal et al.
     2017's rule; at 10-12 px a deep net's step is dominated by per-layer overheads, so batch 32
-    trains ELA-110 1.3x faster per image than batch 16 at the same accuracy), the schedule's shape kept (milestones scaled: the lr drops x0.1 for the last
-    epoch), and NO augmentation (``augment``): a regulariser for 180 epochs, in 3 epochs it
-    only slows learning (12x12, batch 16: SE-ResNet-20 70.9% with crop + flip, 79.2% without;
-    DIA-ResNet-20 67.1 vs 76.5%). Rows that differ only in augmentation (DIA Table XVII) then share a
-    smoke run, as rows that differ only in the dataset do. ``residual_init='scaled'``: the last BN of every residual
+    trains ELA-110 1.3x faster per image than batch 16 at the same accuracy), the schedule's
+    shape kept (milestones scaled: the lr drops x0.1 for the last epoch), and NO augmentation
+    (``augment``): a regulariser for 180 epochs, in 3 epochs it only slows learning (12x12,
+    batch 16: SE-ResNet-20 70.9% with crop + flip, 79.2% without; DIA-ResNet-20 67.1 vs 76.5%).
+    Rows that differ only in augmentation (DIA Table XVII) then share a smoke run, as rows that
+    differ only in the dataset do. ``residual_init='scaled'``: the last BN of every residual
     branch and the layer-attention branch's BN start at 1/sqrt(number of residual blocks)
     instead of 1 (``models.backbone.scale_residual_init_``): at this scale the depth-110
     nets with the papers' initialisation start with a loss of 3.5 (ResNet) to 17 (ELA)

@@ -558,13 +558,13 @@ def _run(cfg: RunConfig, dist: DistInfo, handle_signals: bool) -> dict[str, Any]
                 if outcome == "diverged":
                     where = {"epoch": state.epoch, "step": state.step}
                     if dist.is_main:
-                            print(f"[{cfg.run_name}] loss is not finite at epoch {state.epoch + 1}, step {state.step}: "
+                        print(f"[{cfg.run_name}] loss is not finite at epoch {state.epoch + 1}, step {state.step}: "
                               f"recorded as diverged", flush=True)
                     return _write(r, state, "diverged", where)
                 if outcome == "interrupted":
                     _save(r, state)
                     if dist.is_main:
-                            print(f"[{cfg.run_name}] interrupted at epoch {state.epoch + 1}, step {state.step}: "
+                        print(f"[{cfg.run_name}] interrupted at epoch {state.epoch + 1}, step {state.step}: "
                               f"checkpoint saved", flush=True)
                     return _write(r, state, "interrupted")
             _end_epoch(r, state)

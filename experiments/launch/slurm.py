@@ -257,7 +257,7 @@ def pretrained_jobs(plans: list[Planned]) -> dict[str, str]:
     wanted = {p.cfg.pretrained for p in plans if p.cfg.detector and (p.cfg.pretrained or "").startswith(PRETRAINED_RUN)}
     if not wanted:
         return {}
-    tasks: dict[str, tuple[float, str]] = {}  # run -> (submission time, job id); the newest wins
+    tasks: dict[str, tuple[str, str]] = {}  # run -> (submission time, job id); the newest wins
     for manifest in sorted({Path(p.cfg.out_root).resolve() for p in plans}):
         for f in manifest.glob("_launch/*/slurm.jsonl"):
             for sub in read_jsonl(f):
@@ -367,7 +367,8 @@ def _submit_array(table: Table, profile: str, shape: str, group: list[Planned], 
     noted in ``<sdir>/slurm.jsonl`` (one task line per run; packed runs share a job id). The
     array waits (afterok) for the ``dependencies`` jobs of its runs' ``pretrained`` names."""
     params = slurm_parameters(cluster, shape, overrides)
-    waits = sorted({dependencies[p.cfg.pretrained] for p in group if p.cfg.pretrained in dependencies})
+    after = [dependencies.get(p.cfg.pretrained) for p in group]  # the ImageNet job each run waits for
+    waits = sorted({job for job in after if job})
     if waits:  # detection rows behind the ImageNet jobs they start from; cancelled if one of those fails
         params = {**params, "slurm_dependency": "afterok:" + ":".join(waits),
                   "slurm_additional_parameters": {"kill-on-invalid-dep": "yes"}}
@@ -389,8 +390,7 @@ def _submit_array(table: Table, profile: str, shape: str, group: list[Planned], 
         paths = job.paths
         tasks += [{"run": group[i].cfg.run_name, "job_id": job.job_id, "stdout": str(paths.stdout),
                    "stderr": str(paths.stderr), "run_dir": str(group[i].cfg.run_dir),
-                   **({"after": dependencies[group[i].cfg.pretrained]} if group[i].cfg.pretrained in dependencies
-                      else {})} for i in chunk]
+                   **({"after": after[i]} if after[i] else {})} for i in chunk]
     append_jsonl(sdir / "slurm.jsonl", {"time": now(), "table": table.id, "profile": profile,
                                         "cluster": cluster.get("name"), "shape": shape, "array": array_id,
                                         "parameters": params, "pack": k, "snapshot": str(code), "tasks": tasks})
